@@ -1,0 +1,546 @@
+/* The vae.h test suite: every check compares against a scalar reference, a finite
+   difference, a closed form or hand-computed values.
+
+   Build and run:  make test      (or: cc -O2 -Itests tests/test_vae.c -lm && ./a.out)
+   It includes the implementation directly so it can reach the private vae__* functions.
+   The last line is "N passed, M failed". */
+#define VAE_IMPLEMENTATION
+#include "../vae.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+static int t_pass, t_fail, t_cur_failed;
+static const char *t_name;
+
+#define CHECK(cond, ...) do { if (!(cond)) { \
+    if (!t_cur_failed) printf("FAIL %s\n", t_name); \
+    t_cur_failed = 1; printf("  %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
+
+static void run(const char *name, void (*fn)(void))
+{
+    t_name = name; t_cur_failed = 0;
+    fn();
+    if (t_cur_failed) t_fail++; else { t_pass++; printf("ok   %s\n", name); }
+    fflush(stdout);
+}
+
+static double relerr(double a, double b) { return fabs(a - b) / fmax(1e-6, fmax(fabs(a), fabs(b))); }
+
+static void fill_uniform(float *p, size_t n, float lo, float hi, uint64_t seed)
+{
+    vae_rng r; size_t i;
+    vae_rng_seed(&r, seed);
+    for (i = 0; i < n; i++) p[i] = lo + (hi - lo) * vae_rng_uniform(&r);
+}
+
+/* ---------------------------------------------------------------- rng */
+
+/* An independent transcription of the published reference algorithms. */
+static uint64_t ref_splitmix(uint64_t *s)
+{
+    uint64_t z;
+    *s += 0x9e3779b97f4a7c15ull;
+    z = *s;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static uint32_t ref_rotl(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
+static uint32_t ref_xoshiro128ss(uint32_t s[4])
+{
+    uint32_t result = ref_rotl(s[1] * 5, 7) * 9, t = s[1] << 9;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = ref_rotl(s[3], 11);
+    return result;
+}
+
+static void test_rng(void)
+{
+    uint64_t s = 0, a, b;
+    uint32_t ref[4];
+    vae_rng r, r2;
+    int i;
+    /* splitmix64 from 0: the published first output */
+    CHECK(ref_splitmix(&s) == 0xe220a8397b1dcdafull, "splitmix64 reference vector");
+    s = 12345; a = ref_splitmix(&s); b = ref_splitmix(&s);
+    ref[0] = (uint32_t)a; ref[1] = (uint32_t)(a >> 32); ref[2] = (uint32_t)b; ref[3] = (uint32_t)(b >> 32);
+    vae_rng_seed(&r, 12345);
+    for (i = 0; i < 1000; i++) { uint32_t x = vae_rng_u32(&r), y = ref_xoshiro128ss(ref); if (x != y) { CHECK(0, "xoshiro128** differs at %d", i); break; } }
+    vae_rng_seed(&r, 7); vae_rng_seed(&r2, 7);
+    for (i = 0; i < 100; i++) CHECK(vae_rng_normal(&r) == vae_rng_normal(&r2), "same seed, same normals");
+    vae_rng_seed(&r2, 8);
+    CHECK(vae_rng_u32(&r) != vae_rng_u32(&r2), "different seeds differ");
+}
+
+static void test_rng_normal_moments(void)
+{
+    vae_rng r;
+    double m1 = 0, m2 = 0, m4 = 0;
+    int i, n = 400000, tail = 0;
+    vae_rng_seed(&r, 99);
+    for (i = 0; i < n; i++) {
+        double x = vae_rng_normal(&r);
+        m1 += x; m2 += x * x; m4 += x * x * x * x;
+        if (fabs(x) > 1.959964) tail++;
+    }
+    m1 /= n; m2 /= n; m4 /= n;
+    CHECK(fabs(m1) < 0.01, "mean %g", m1);
+    CHECK(fabs(m2 - 1) < 0.01, "variance %g", m2);
+    CHECK(fabs(m4 - 3) < 0.06, "fourth moment %g (3 for a normal)", m4);
+    CHECK(fabs((double)tail / n - 0.05) < 0.003, "two-sided 5%% tail %g", (double)tail / n);
+}
+
+static void test_log(void)
+{
+    double x;
+    int bad = 0;
+    for (x = 1e-12; x < 1.0; x *= 1.37) if (relerr(vae__log(x), log(x)) > 1e-14 && fabs(vae__log(x) - log(x)) > 1e-15) bad++;
+    CHECK(bad == 0, "vae__log vs libm log: %d mismatches", bad);
+}
+
+static void test_shuffle(void)
+{
+    static unsigned char seen[100003];
+    uint32_t ns[] = { 1, 2, 3, 7, 128, 1000, 60000, 100003 };
+    size_t k;
+    for (k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        uint32_t n = ns[k], i, fixed = 0;
+        int ok = 1;
+        memset(seen, 0, n);
+        for (i = 0; i < n; i++) {
+            uint32_t j = vae_shuffle_index(5, 3, i, n);
+            if (j >= n || seen[j]) { ok = 0; break; }
+            seen[j] = 1;
+            fixed += j == i;
+        }
+        CHECK(ok, "shuffle of %u is a permutation", n);
+        if (n >= 1000) CHECK(fixed < n / 100, "shuffle of %u leaves %u in place", n, fixed);
+    }
+    CHECK(vae_shuffle_index(5, 3, 17, 1000) != vae_shuffle_index(5, 4, 17, 1000) ||
+          vae_shuffle_index(5, 3, 18, 1000) != vae_shuffle_index(5, 4, 18, 1000), "epochs differ");
+}
+
+/* ---------------------------------------------------------------- layers */
+
+static void test_linear_vs_reference(void)
+{
+    enum { N = 5, IN = 13, OUT = 7 };
+    float x[N * IN], w[OUT * IN], b[OUT], y[N * OUT], dy[N * OUT], dx[N * IN], dw[OUT * IN], db[OUT];
+    vae__gemm_ctx g = { 1, NULL, 0, -1 };
+    int i, o, k;
+    double worst = 0;
+    fill_uniform(x, N * IN, -1, 1, 1); fill_uniform(w, OUT * IN, -1, 1, 2);
+    fill_uniform(b, OUT, -1, 1, 3); fill_uniform(dy, N * OUT, -1, 1, 4);
+    vae__linear_forward(&g, y, x, w, b, N, IN, OUT);
+    vae__linear_backward(&g, dx, dw, db, dy, x, w, N, IN, OUT);
+    for (i = 0; i < N; i++) for (o = 0; o < OUT; o++) {
+        double s = b[o];
+        for (k = 0; k < IN; k++) s += (double)x[i * IN + k] * w[o * IN + k];
+        worst = fmax(worst, fabs(s - y[i * OUT + o]));
+    }
+    CHECK(worst < 1e-5, "forward vs double reference: %g", worst);
+    worst = 0;
+    for (o = 0; o < OUT; o++) {
+        double s = 0;
+        for (i = 0; i < N; i++) s += dy[i * OUT + o];
+        worst = fmax(worst, fabs(s - db[o]));
+        for (k = 0; k < IN; k++) {
+            s = 0;
+            for (i = 0; i < N; i++) s += (double)dy[i * OUT + o] * x[i * IN + k];
+            worst = fmax(worst, fabs(s - dw[o * IN + k]));
+        }
+    }
+    for (i = 0; i < N; i++) for (k = 0; k < IN; k++) {
+        double s = 0;
+        for (o = 0; o < OUT; o++) s += (double)dy[i * OUT + o] * w[o * IN + k];
+        worst = fmax(worst, fabs(s - dx[i * IN + k]));
+    }
+    CHECK(worst < 1e-5, "backward vs double reference: %g", worst);
+}
+
+/* Central differences of sum(dy * act(x)), one element at a time. */
+static void test_activation_gradients(void)
+{
+    vae_op ops[] = { VAE_OP_RELU, VAE_OP_LEAKY_RELU, VAE_OP_SIGMOID, VAE_OP_TANH, VAE_OP_SILU };
+    enum { C = 64 };
+    float x[C], y[C], dy[C], dx[C];
+    size_t k, i;
+    fill_uniform(x, C, -3, 3, 11); fill_uniform(dy, C, -1, 1, 12);
+    for (k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+        double worst = 0;
+        vae__act_forward(ops[k], 0.1f, y, x, C);
+        vae__act_backward(ops[k], 0.1f, dx, dy, x, y, C);
+        for (i = 0; i < C; i++) {
+            float h = 1e-2f, xp = x[i] + h, xm = x[i] - h, yp, ym;
+            if (fabsf(x[i]) < 2 * h) continue;   /* relu/leakyrelu kink */
+            vae__act_forward(ops[k], 0.1f, &yp, &xp, 1);
+            vae__act_forward(ops[k], 0.1f, &ym, &xm, 1);
+            worst = fmax(worst, fabs((double)dy[i] * (yp - ym) / (xp - xm) - dx[i]));
+        }
+        CHECK(worst < 2e-3, "%s: finite difference off by %g", vae__op_names[ops[k]], worst);
+    }
+}
+
+/* The sampling layer: d/dx of sum(dz * z) + kl_w * KL, with and without clamps. */
+static void test_sample_gradients(void)
+{
+    enum { N = 3, L = 4 };
+    float x[N * 2 * L], z[N * L], eps[N * L], dz[N * L], dx[N * 2 * L];
+    float clamps[2] = { 0, 1.5f }, kl_clamps[2] = { 0, 1.2f }, kl_w = 0.7f;
+    int c, i, j;
+    fill_uniform(x, N * 2 * L, -2, 2, 21); fill_uniform(dz, N * L, -1, 1, 22);
+    for (c = 0; c < 4; c++) {
+        float clamp = clamps[c & 1], kclamp = kl_clamps[c >> 1];
+        double worst = 0;
+        vae_rng r;
+        vae_rng_seed(&r, 5);
+        vae__sample_forward(z, eps, x, N, L, clamp, &r);
+        vae__sample_backward(dx, dz, x, eps, N, L, clamp, kclamp, kl_w);
+        for (i = 0; i < N * 2 * L; i++) {
+            double f[2];
+            int s;
+            float keep = x[i], h = 1e-3f;
+            int near_kink = (clamp > 0 && fabsf(fabsf(keep) - clamp) < 2 * h) || (kclamp > 0 && fabsf(fabsf(keep) - kclamp) < 2 * h);
+            if (near_kink) continue;
+            for (s = 0; s < 2; s++) {
+                double tot = 0;
+                x[i] = keep + (s ? -h : h);
+                for (j = 0; j < N * L; j++) {
+                    int b = j / L, k = j % L;
+                    double mu = x[b * 2 * L + k], lv = x[b * 2 * L + L + k];
+                    if (clamp > 0) lv = fmin(fmax(lv, -clamp), clamp);
+                    tot += dz[j] * (mu + exp(0.5 * lv) * eps[j]);
+                    if (kclamp > 0) lv = fmin(fmax(lv, -kclamp), kclamp);
+                    tot += kl_w * -0.5 * (1 + lv - mu * mu - exp(lv));
+                }
+                f[s] = tot;
+            }
+            x[i] = keep;
+            worst = fmax(worst, fabs((f[0] - f[1]) / (2 * h) - dx[i]));
+        }
+        CHECK(worst < 1e-3, "clamp %g kl_clamp %g: finite difference off by %g", clamp, kclamp, worst);
+    }
+}
+
+/* ---------------------------------------------------------------- whole model */
+
+static const char *tiny_arch =
+    "input(1,4,5) flatten linear(7):enc tanh mulv(3):mu,lv sample "
+    "linear(6):dec silu leakyrelu(0.2) linear(20):out reshape(1,4,5) sigmoid";
+
+static double loss_at(vae_model *m, const float *x, int n, vae_rng saved)
+{
+    vae_stats st;
+    m->rng = saved;
+    vae__gradients(m, x, n, &st);
+    return st.loss;
+}
+
+/* Every parameter's gradient against a central difference of the whole loss, plus a check
+   along one random direction through all parameters at once. */
+static void check_model_gradients(vae_config cfg, const char *arch, const char *what)
+{
+    vae_model m;
+    enum { N = 3 };
+    float x[N * 20], *g;
+    vae_stats st;
+    vae_rng saved;
+    size_t i, np;
+    double worst = 0, dirg = 0, f0, f1, h = 1e-2;
+    float *u;
+    CHECK(vae_model_init(&m, arch, &cfg, 0) == VAE_OK, "%s: init: %s", what, m.error);
+    if (!m.layers) return;
+    np = m.nparams;
+    fill_uniform(x, N * 20, 0, 1, 31);
+    saved = m.rng;
+    vae__gradients(&m, x, N, &st);
+    g = (float *)malloc(sizeof(float) * np);
+    u = (float *)malloc(sizeof(float) * np);
+    memcpy(g, m.grads, sizeof(float) * np);
+    for (i = 0; i < np; i++) {
+        float keep = m.params[i];
+        double num;
+        m.params[i] = keep + (float)h; f0 = loss_at(&m, x, N, saved);
+        m.params[i] = keep - (float)h; f1 = loss_at(&m, x, N, saved);
+        m.params[i] = keep;
+        num = (f0 - f1) / (2 * h);
+        worst = fmax(worst, fabs(num - g[i]) / fmax(0.05, fabs(num)));
+    }
+    CHECK(worst < 2e-2, "%s: worst relative gradient error %g over %d parameters", what, worst, (int)np);
+    fill_uniform(u, np, -1, 1, 32);
+    for (i = 0; i < np; i++) { dirg += (double)g[i] * u[i]; m.params[i] += (float)(h * u[i]); }
+    f0 = loss_at(&m, x, N, saved);
+    for (i = 0; i < np; i++) m.params[i] -= (float)(2 * h * u[i]);
+    f1 = loss_at(&m, x, N, saved);
+    CHECK(relerr((f0 - f1) / (2 * h), dirg) < 1e-2, "%s: directional derivative %g vs %g", what, (f0 - f1) / (2 * h), dirg);
+    free(g); free(u);
+    vae_model_free(&m);
+}
+
+static void test_model_gradients(void)
+{
+    vae_config c = vae_config_default();
+    c.batch = 4;
+    check_model_gradients(c, tiny_arch, "bce/sum");
+    c.loss = VAE_LOSS_MSE; c.reduce = VAE_REDUCE_MEAN; c.beta = 0.3f;
+    check_model_gradients(c, tiny_arch, "mse/mean beta 0.3");
+    c.loss = VAE_LOSS_BCE; c.reduce = VAE_REDUCE_SUM; c.logvar_clamp = 0.5f;
+    check_model_gradients(c, tiny_arch, "bce with KL clamp");
+}
+
+/* recon and KL against the textbook formulas in double */
+static void test_loss_closed_form(void)
+{
+    vae_config c = vae_config_default();
+    vae_model m;
+    enum { N = 4 };
+    float x[N * 20];
+    vae_stats st;
+    int i, j, r;
+    for (r = 0; r < 2; r++) {
+        double bce = 0, mse = 0, kl = 0;
+        const vae_layer *enc, *lg, *out;
+        c.batch = N; c.beta = 0.5f; c.loss = r ? VAE_LOSS_MSE : VAE_LOSS_BCE;
+        CHECK(vae_model_init(&m, tiny_arch, &c, 0) == VAE_OK, "init: %s", m.error);
+        fill_uniform(m.params, m.nparams, -1, 1, 41);
+        fill_uniform(x, N * 20, 0, 1, 42);
+        vae_model_evaluate(&m, x, N, NULL, &st);
+        enc = &m.layers[m.sample_layer - 1]; lg = &m.layers[m.nlayers - 2]; out = &m.layers[m.nlayers - 1];
+        for (i = 0; i < N; i++) {
+            for (j = 0; j < 20; j++) {
+                double l = lg->y[i * 20 + j], t = x[i * 20 + j], p = 1 / (1 + exp(-l));
+                bce -= t * log(p) + (1 - t) * log(1 - p);
+                mse += (out->y[i * 20 + j] - t) * (out->y[i * 20 + j] - t);
+            }
+            for (j = 0; j < 3; j++) {
+                double mu = enc->y[i * 6 + j], lv = enc->y[i * 6 + 3 + j];
+                kl += 0.5 * (mu * mu + exp(lv) - 1 - lv);
+            }
+        }
+        bce /= N; mse /= N; kl /= N;
+        CHECK(relerr(st.kl, kl) < 1e-5, "KL %g vs closed form %g", st.kl, kl);
+        CHECK(relerr(st.recon, r ? mse : bce) < 1e-5, "%s %g vs closed form %g", r ? "MSE" : "BCE", st.recon, r ? mse : bce);
+        CHECK(relerr(st.loss, st.recon + 0.5 * st.kl) < 1e-12, "total = recon + beta*KL");
+        vae_model_free(&m);
+    }
+}
+
+static void test_bce_extreme_logits(void)
+{
+    vae_config c = vae_config_default();
+    vae_model m;
+    float x[20], out[20];
+    vae_stats st;
+    int j;
+    c.batch = 1;
+    vae_model_init(&m, tiny_arch, &c, 0);
+    for (j = 0; j < 20; j++) { x[j] = (float)(j % 2); }
+    /* drive the output layer's logits to +-200 through its bias */
+    memset(m.params, 0, sizeof(float) * m.nparams);
+    for (j = 0; j < 20; j++) m.layers[m.nlayers - 3].b_[j] = j % 2 ? 200.0f : -200.0f;
+    vae_model_evaluate(&m, x, 1, NULL, &st);
+    CHECK(isfinite(st.recon) && st.recon < 1e-6, "matching saturated logits give ~0 BCE, got %g", st.recon);
+    for (j = 0; j < 20; j++) x[j] = 1.0f - x[j];
+    vae_model_evaluate(&m, x, 1, NULL, &st);
+    CHECK(relerr(st.recon, 20 * 200.0) < 1e-6, "opposite saturated logits give 200 nats each, got %g", st.recon);
+    vae_model_reconstruct(&m, x, 1, out);
+    CHECK(out[1] == 1.0f && out[0] == 0.0f, "sigmoid output saturates cleanly");
+    vae_model_free(&m);
+}
+
+/* ---------------------------------------------------------------- optimizers */
+
+/* Three steps with set gradients against the textbook update rules, in double. */
+static void check_optimizer(vae_optim opt, float wd, float mom, const char *what)
+{
+    vae_config c = vae_config_default();
+    vae_model m;
+    double p[8], mm[8] = { 0 }, vv[8] = { 0 }, worst = 0;
+    float grads[3][8];
+    int s, i, n;
+    c.optim = opt; c.lr = 0.01f; c.weight_decay = wd; c.momentum = mom; c.batch = 1;
+    CHECK(vae_model_init(&m, "input(2) linear(2) mulv(1) sample linear(2) sigmoid", &c, 0) == VAE_OK, "%s: init %s", what, m.error);
+    n = (int)m.nparams < 8 ? (int)m.nparams : 8;
+    for (i = 0; i < n; i++) p[i] = m.params[i];
+    fill_uniform(&grads[0][0], 24, -1, 1, 51);
+    for (s = 1; s <= 3; s++) {
+        memset(m.grads, 0, sizeof(float) * m.nparams);
+        for (i = 0; i < n; i++) m.grads[i] = grads[s - 1][i];
+        vae__optim_step(&m);
+        for (i = 0; i < n; i++) {
+            double g = grads[s - 1][i];
+            if (opt == VAE_OPTIM_SGD) {
+                g += wd * p[i];
+                mm[i] = mom * mm[i] + g;
+                p[i] -= 0.01 * (mom > 0 ? mm[i] : g);
+            } else {
+                if (opt == VAE_OPTIM_ADAMW) p[i] *= 1 - 0.01 * wd; else g += wd * p[i];
+                mm[i] = 0.9 * mm[i] + 0.1 * g;
+                vv[i] = 0.999 * vv[i] + 0.001 * g * g;
+                p[i] -= 0.01 * (mm[i] / (1 - pow(0.9, s))) / (sqrt(vv[i] / (1 - pow(0.999, s))) + 1e-8);
+            }
+            worst = fmax(worst, fabs(p[i] - m.params[i]));
+        }
+    }
+    CHECK(worst < 2e-6, "%s: parameters differ from the hand-computed update by %g", what, worst);
+    CHECK(m.step == 3, "%s: step counter", what);
+    vae_model_free(&m);
+}
+
+static void test_optimizers(void)
+{
+    check_optimizer(VAE_OPTIM_SGD, 0, 0, "sgd");
+    check_optimizer(VAE_OPTIM_SGD, 0.1f, 0.9f, "sgd momentum 0.9 wd 0.1");
+    check_optimizer(VAE_OPTIM_ADAM, 0, 0, "adam");
+    check_optimizer(VAE_OPTIM_ADAM, 0.05f, 0, "adam L2 0.05");
+    check_optimizer(VAE_OPTIM_ADAMW, 0.05f, 0, "adamw 0.05");
+}
+
+static void test_grad_clip(void)
+{
+    vae_config c = vae_config_default();
+    vae_model a;
+    float x[4 * 20];
+    vae_stats st;
+    size_t i;
+    double norm = 0;
+    c.batch = 4; c.optim = VAE_OPTIM_SGD; c.lr = 1.0f; c.clip = 0.01f;
+    vae_model_init(&a, tiny_arch, &c, 0);
+    fill_uniform(x, 80, 0, 1, 61);
+    vae_model_train_step(&a, x, 4, &st);
+    /* with SGD and lr 1 the update is the (clipped) gradient itself: compare with a model
+       that took no step */
+    {
+        vae_model r;
+        c.clip = 0; c.lr = 0;
+        vae_model_init(&r, tiny_arch, &c, 0);
+        for (i = 0; i < r.nparams; i++) {
+            double da = (double)r.params[i] - a.params[i];
+            norm += da * da;
+        }
+        vae_model_free(&r);
+    }
+    CHECK(fabs(sqrt(norm) - 0.01) < 1e-5, "clipped update has norm %g, want 0.01", sqrt(norm));
+    CHECK(a.last_grad_norm > 0.01f, "the raw gradient norm (%g) was above the clip", a.last_grad_norm);
+    vae_model_free(&a);
+}
+
+/* ---------------------------------------------------------------- determinism, training */
+
+static void test_threads_bit_identical(void)
+{
+    vae_config c = vae_config_default();
+    vae_model a, b;
+    float x[64 * 784];
+    char arch[VAE_ARCH_MAX];
+    int s;
+    vae_arch_preset(arch, sizeof arch, "mlp", 1, 28, 28, 0, 0);
+    c.batch = 64;
+    fill_uniform(x, 64 * 784, 0, 1, 71);
+    c.threads = 1; vae_model_init(&a, arch, &c, 0);
+    c.threads = 2; vae_model_init(&b, arch, &c, 0);
+    for (s = 0; s < 3; s++) { vae_model_train_step(&a, x, 64, NULL); vae_model_train_step(&b, x, 64, NULL); }
+    CHECK(memcmp(a.params, b.params, sizeof(float) * a.nparams) == 0, "1 and 2 threads give different weights");
+    CHECK(memcmp(a.opt_v, b.opt_v, sizeof(float) * a.nparams) == 0, "1 and 2 threads give different moments");
+    vae_model_free(&a); vae_model_free(&b);
+}
+
+static void test_train_shapes(void)
+{
+    vae_config c = vae_config_default();
+    vae_model m;
+    vae_data tr, te;
+    vae_stats s0, s1;
+    char arch[VAE_ARCH_MAX];
+    int e;
+    vae_arch_preset(arch, sizeof arch, "mlp", 1, 28, 28, 200, 8);
+    c.batch = 64;
+    CHECK(vae_data_shapes(&tr, 4096, 28, 1, VAE_SPLIT_TRAIN) == VAE_OK, "shapes: %s", tr.error);
+    CHECK(vae_data_shapes(&te, 512, 28, 1, VAE_SPLIT_TEST) == VAE_OK, "shapes: %s", te.error);
+    CHECK(vae_model_init(&m, arch, &c, 0) == VAE_OK, "init: %s", m.error);
+    vae_model_evaluate_data(&m, &te, 1, &s0);
+    for (e = 0; e < 3; e++) CHECK(vae_model_train_epoch(&m, &tr, NULL, NULL, NULL) == VAE_OK, "epoch: %s", m.error);
+    vae_model_evaluate_data(&m, &te, 1, &s1);
+    printf("     shapes: test loss %.2f -> %.2f nats/image after 3 epochs\n", s0.loss, s1.loss);
+    CHECK(s1.loss < 0.5 * s0.loss, "test loss %g did not halve from %g", s1.loss, s0.loss);
+    CHECK(m.epoch == 3 && m.step == 3 * (4096 / 64), "epoch %d step %lld", m.epoch, (long long)m.step);
+    vae_model_free(&m); vae_data_free(&tr); vae_data_free(&te);
+}
+
+static void test_arch_errors(void)
+{
+    const char *bad[] = {
+        "", "flatten", "input(1,28,28) flatten linear(10) sigmoid",
+        "input(1,4,4) flatten linear(8) sample linear(16) reshape(1,4,4)",            /* BCE needs sigmoid */
+        "input(1,4,4) linear(8) sample linear(16) reshape(1,4,4) sigmoid",            /* not flat */
+        "input(1,4,4) flatten linear(7) sample linear(16) reshape(1,4,4) sigmoid",    /* odd */
+        "input(1,4,4) flatten linear(8) sample linear(15) sigmoid",                   /* shape */
+        "input(1,4,4) flatten linear(8) sample sample linear(16) reshape(1,4,4) sigmoid",
+        "input(1,4,4) flatten linear(1e12) sample linear(16) reshape(1,4,4) sigmoid",
+        "input(1,4,4) flatten linear(-3) sample linear(16) reshape(1,4,4) sigmoid",
+        "input(1,4,4) flatten linear(2.5) sample linear(16) reshape(1,4,4) sigmoid",
+        "input(1,4,4) flatten linear(8,bias=2) sample linear(16) reshape(1,4,4) sigmoid",
+        "input(1,4,4) flatten linear(8,foo=1) sample linear(16) reshape(1,4,4) sigmoid",
+        "input(1,4,4) flatten linear(8 sample linear(16) reshape(1,4,4) sigmoid",
+        "input(1,4,4) flatten conv9(8) sample linear(16) reshape(1,4,4) sigmoid",
+        "input(65537,65536,65536) flatten linear(8) sample linear(16) sigmoid",
+    };
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        vae_model m;
+        vae_result r = vae_model_init(&m, bad[i], NULL, 0);
+        CHECK(r != VAE_OK && m.error[0], "accepted bad arch %zu: %s", i, bad[i]);
+        CHECK(vae_model_memory_size(bad[i], NULL, 0) == 0 || r == VAE_ERROR_ARCH, "memory size of bad arch %zu", i);
+    }
+    {
+        vae_model m;
+        vae_result r = vae_model_init(&m, "input(1,4,4) flatten linear(8) sample linear(15) sigmoid", NULL, 0);
+        CHECK(r == VAE_ERROR_ARCH && strstr(m.error, "decoder gives"), "message names the shape mismatch: %s", m.error);
+    }
+}
+
+static void test_preallocated(void)
+{
+    vae_config c = vae_config_default();
+    char arch[VAE_ARCH_MAX];
+    size_t need;
+    void *mem;
+    vae_model m;
+    vae_arch_preset(arch, sizeof arch, "mlp", 1, 28, 28, 0, 0);
+    c.batch = 16;
+    need = vae_model_memory_size(arch, &c, VAE_INFERENCE);
+    CHECK(need > 652824 * 4 && need < 652824 * 4 + 2000000, "inference memory %zu", need);
+    CHECK(vae_model_memory_size(arch, &c, 0) > 4 * 652824 * 4, "training memory holds params, grads, m, v");
+    mem = malloc(need);
+    CHECK(vae_model_init_preallocated(&m, arch, &c, VAE_INFERENCE, mem, need - 1) == VAE_ERROR_INVALID_ARGUMENT, "too small a buffer is refused");
+    CHECK(vae_model_init_preallocated(&m, arch, &c, VAE_INFERENCE, mem, need) == VAE_OK, "init: %s", m.error);
+    CHECK(m.nparams == 652824, "seed-003 MLP has 652,824 parameters, got %zu", m.nparams);
+    CHECK(m.grads == NULL && vae_model_train_step(&m, NULL, 1, NULL) != VAE_OK, "inference model refuses to train");
+    free(mem);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    printf("vae.h %s, GEMM kernel %s\n", VAE_VERSION_STRING, vae_gemm_kernel_name_active());
+    run("rng: splitmix64/xoshiro128** reference streams", test_rng);
+    run("rng: normal moments", test_rng_normal_moments);
+    run("rng: portable log", test_log);
+    run("shuffle: keyed permutation", test_shuffle);
+    run("linear: forward/backward vs double reference", test_linear_vs_reference);
+    run("activations: finite differences", test_activation_gradients);
+    run("sample: finite differences incl. clamps", test_sample_gradients);
+    run("model: whole-loss finite differences", test_model_gradients);
+    run("loss: BCE, MSE and KL vs closed forms", test_loss_closed_form);
+    run("loss: BCE from logits at +-200", test_bce_extreme_logits);
+    run("optim: SGD, Adam, AdamW vs hand-computed", test_optimizers);
+    run("optim: global gradient-norm clipping", test_grad_clip);
+    run("arch: bad descriptions are refused", test_arch_errors);
+    run("memory: preallocated, inference-only", test_preallocated);
+    run("threads: 1 vs 2 bit-identical", test_threads_bit_identical);
+    run("train: MLP on shapes, loss halves", test_train_shapes);
+    printf("%d passed, %d failed\n", t_pass, t_fail);
+    return t_fail ? 1 : 0;
+}
