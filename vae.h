@@ -102,7 +102,11 @@
 #include <stdint.h>
 
 #ifdef VAE_STATIC
+#if defined(__GNUC__) || defined(__clang__)
+#define VAEDEF static __attribute__((unused))   /* a program may use only part of the API */
+#else
 #define VAEDEF static
+#endif
 #else
 #define VAEDEF extern
 #endif
@@ -196,7 +200,8 @@ typedef struct vae_layer {
 } vae_layer;
 
 enum {
-    VAE_INFERENCE = 1             /* vae_model_init flag: no gradients, no optimizer state  */
+    VAE_INFERENCE      = 1,       /* init/load: no gradients, no optimizer state            */
+    VAE_TRAINING_STATE = 2        /* save/load: also optimizer moments, step, epoch and RNG */
 };
 
 typedef struct vae_stats {
@@ -297,13 +302,12 @@ VAEDEF void        vae_gemm(int transa, int transb, int M, int N, int K, float a
 VAEDEF const char *vae_gemm_kernel_name_active(void);
 
 #ifndef VAE_NO_STDIO
-enum {
-    VAE_SAVE_TRAINING_STATE = 1,  /* vae_model_save: also optimizer moments, step, epoch, RNG */
-    VAE_LOAD_TRAINING_STATE = 1   /* vae_model_load: restore them (the file must have them)   */
-};
+#define VAE_SAVE_TRAINING_STATE VAE_TRAINING_STATE
+#define VAE_LOAD_TRAINING_STATE VAE_TRAINING_STATE   /* the file must then hold that state */
 VAEDEF vae_result vae_model_save(vae_model *m, const char *path, unsigned flags);
-/* Builds the model the file describes. batch > 0 overrides the planned batch size. */
-VAEDEF vae_result vae_model_load(vae_model *m, const char *path, int batch, unsigned flags);
+/* Builds the model the file describes. batch and threads > 0 override the saved values
+   (they change speed and memory, never results). */
+VAEDEF vae_result vae_model_load(vae_model *m, const char *path, int batch, int threads, unsigned flags);
 
 /* MNIST / Fashion-MNIST IDX files, gzipped or not. */
 VAEDEF vae_result vae_data_load_idx(vae_data *d, const char *images_path, const char *labels_path);

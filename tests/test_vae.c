@@ -433,7 +433,7 @@ static void test_threads_bit_identical(void)
 {
     vae_config c = vae_config_default();
     vae_model a, b;
-    float x[64 * 784];
+    static float x[64 * 784];
     char arch[VAE_ARCH_MAX];
     int s;
     vae_arch_preset(arch, sizeof arch, "mlp", 1, 28, 28, 0, 0);

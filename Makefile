@@ -1,0 +1,71 @@
+# vae.h - build, test and demo. Everything builds from one header; no configure step.
+#   make            build/vae and the examples
+#   make test       unit tests + command-line tests; ends with "N passed, M failed"
+#   make demo       train on the built-in shapes (~1 minute), write sample/recon/interp PNGs
+#   make test-neon  the tests for aarch64 under qemu (NEON kernel checked against scalar)
+#   make test-wasm  the tests built with emcc -msimd128, run under node
+#   make test-asan  the tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make test-cxx   the header compiled as C++ (and as C99 with VAE_STATIC)
+CC      ?= cc
+CFLAGS  ?= -O2 -std=c99 -Wall -Wextra -pedantic
+OPENMP  ?= -fopenmp
+LDLIBS  ?= -lm
+B       := build
+
+EXAMPLES := $(B)/vae
+DEPS     := vae.h
+
+.PHONY: all test test-unit test-cli demo test-neon test-wasm test-asan test-cxx clean
+
+all: $(EXAMPLES)
+
+$(B):
+	mkdir -p $(B)
+
+$(B)/vae: examples/vae.c $(DEPS) | $(B)
+	$(CC) $(CFLAGS) $(OPENMP) $< -o $@ $(LDLIBS)
+
+$(B)/test_vae: tests/test_vae.c $(DEPS) | $(B)
+	$(CC) $(CFLAGS) $(OPENMP) $< -o $@ $(LDLIBS)
+
+# Unit tests, then the command-line tests; the last line sums both.
+test: $(B)/test_vae $(B)/vae
+	@$(B)/test_vae | tee $(B)/test_unit.log; \
+	 sh tests/cli_test.sh $(B)/vae | tee $(B)/test_cli.log; \
+	 cat $(B)/test_unit.log $(B)/test_cli.log | awk '/^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
+	   END { printf "%d passed, %d failed\n", p, f; exit f != 0 }'
+
+demo: $(B)/vae
+	$(B)/vae train --data shapes --epochs 8 --batch 64 --latent 8 --hidden 256 --threads 2 --out $(B)/demo.safetensors
+	$(B)/vae sample $(B)/demo.safetensors -n 64 -o $(B)/demo-samples.png
+	$(B)/vae recon  $(B)/demo.safetensors --data shapes -n 16 -o $(B)/demo-recon.png
+	$(B)/vae interp $(B)/demo.safetensors --data shapes -n 6 -o $(B)/demo-interp.png
+	$(B)/vae eval   $(B)/demo.safetensors --data shapes
+
+# aarch64: cross-compiled, run under qemu user mode (binfmt is not registered: call qemu).
+test-neon: | $(B)
+	aarch64-linux-gnu-gcc $(CFLAGS) tests/test_vae.c -o $(B)/test_vae_arm64 $(LDLIBS)
+	qemu-aarch64 -L /usr/aarch64-linux-gnu $(B)/test_vae_arm64
+
+# WASM SIMD128 under node. NODE_PATH lets Debian's emcc find its JS tools.
+test-wasm: | $(B)
+	NODE_PATH=/usr/share/nodejs emcc -O2 -msimd128 -sALLOW_MEMORY_GROWTH=1 -sSTACK_SIZE=1048576 -sSINGLE_FILE=1 \
+	  tests/test_vae.c -o $(B)/test_vae.js
+	node $(B)/test_vae.js
+
+test-asan: | $(B)
+	$(CC) -std=c99 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+	  tests/test_vae.c -o $(B)/test_vae_asan $(LDLIBS)
+	$(CC) -std=c99 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+	  examples/vae.c -o $(B)/vae_asan $(LDLIBS)
+	$(B)/test_vae_asan
+	sh tests/cli_test.sh $(B)/vae_asan
+
+test-cxx: | $(B)
+	printf '#define VAE_IMPLEMENTATION\n#include "vae.h"\nint main(void){ return vae_result_string(VAE_OK)[0] != 111; }\n' > $(B)/cxx.cpp
+	$(CXX) -std=c++11 -Wall -Wextra -pedantic -Werror -I. $(B)/cxx.cpp -o $(B)/cxx && $(B)/cxx
+	printf '#define VAE_STATIC\n#define VAE_IMPLEMENTATION\n#include "vae.h"\nint main(void){ return vae_result_string(VAE_OK)[0] != 111; }\n' > $(B)/static.c
+	$(CC) -std=c99 -Wall -Wextra -pedantic -Werror -I. $(B)/static.c -o $(B)/static $(LDLIBS) && $(B)/static
+
+clean:
+	rm -rf $(B)

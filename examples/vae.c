@@ -1,0 +1,394 @@
+/* vae - train, evaluate and sample Variational Autoencoders from the command line.
+
+   This is the program most users meet first, and a complete example of the vae.h API:
+   data loading, training with a progress bar, checkpoints with resume, evaluation in
+   nats per image, and PNG grids of samples, reconstructions and interpolations.
+
+   Build:  cc -O2 examples/vae.c -lm -o vae          (add -fopenmp for --threads)
+   Try:    ./vae train --data shapes --epochs 3 --out shapes.safetensors
+           ./vae sample shapes.safetensors -n 64 -o samples.png
+   Run `./vae help` for every command and option. */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L   /* clock_gettime, isatty */
+#endif
+#define VAE_IMPLEMENTATION
+#include "../vae.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <time.h>
+#ifdef _WIN32
+#include <io.h>
+#define isatty _isatty
+#define fileno _fileno
+#else
+#include <unistd.h>
+#endif
+
+static const char *usage =
+    "usage: vae <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  train   --data DIR|shapes --out FILE [--model mlp --hidden 400 --latent 20 | --arch TEXT]\n"
+    "          [--epochs 10 --batch 128 --lr 1e-3 --optim adam|adamw|sgd --beta 1 --beta-warmup 0\n"
+    "           --loss bce|mse --clip 0 --wd 0 --momentum 0 --seed 1 --threads 1 --resume FILE]\n"
+    "          --epochs counts the epochs to run now; with --resume, training continues bit-exactly\n"
+    "  eval    FILE --data DIR|shapes      test-set loss; last line: nelbo <x> recon <y> kl <z>\n"
+    "  sample  FILE -o out.png [-n 64 --seed 1]              draws from the prior\n"
+    "  recon   FILE --data DIR|shapes -o out.png [-n 16]     originals above reconstructions\n"
+    "  interp  FILE --data DIR|shapes -o out.png [-n 6 --steps 10]   latent interpolation\n"
+    "  info    FILE | --model NAME [--hidden --latent] | --arch TEXT   layer table, ends: params <N>\n"
+    "\n"
+    "DIR holds MNIST or Fashion-MNIST IDX files (gzipped or not); 'shapes' is built in.\n";
+
+/* ------------------------------------------------------------------ helpers */
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "vae: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    exit(1);
+}
+
+static double now(void)
+{
+#ifdef _WIN32
+    return (double)clock() / CLOCKS_PER_SEC;
+#else
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+#endif
+}
+
+/* Options: every value is checked before anything is read or written. */
+typedef struct opts {
+    const char *cmd, *file, *data, *out, *model, *arch, *resume, *loss, *optim;
+    int epochs, batch, hidden, latent, threads, n, steps, beta_warmup;
+    double lr, beta, clip, wd, momentum;
+    uint64_t seed;
+    int set_hyper;      /* a hyperparameter flag was given (refused with --resume) */
+    int quiet;
+} opts;
+
+static long parse_int(const char *flag, const char *v, long lo, long hi)
+{
+    char *end;
+    long x;
+    if (!v) die("%s needs a value", flag);
+    x = strtol(v, &end, 10);
+    if (end == v || *end || x < lo || x > hi) die("%s: '%s' is not an integer in [%ld, %ld]", flag, v, lo, hi);
+    return x;
+}
+
+static double parse_num(const char *flag, const char *v, double lo, double hi)
+{
+    char *end;
+    double x;
+    if (!v) die("%s needs a value", flag);
+    x = strtod(v, &end);
+    if (end == v || *end || !(x >= lo && x <= hi)) die("%s: '%s' is not a number in [%g, %g]", flag, v, lo, hi);
+    return x;
+}
+
+static void parse(opts *o, int argc, char **argv)
+{
+    int i;
+    memset(o, 0, sizeof *o);
+    o->epochs = 10; o->batch = 0; o->threads = 1; o->n = 0; o->steps = 10; o->seed = 1;
+    o->lr = -1; o->beta = -1; o->clip = -1; o->wd = -1; o->momentum = -1; o->beta_warmup = -1;
+    if (argc < 2) { fputs(usage, stderr); exit(2); }
+    o->cmd = argv[1];
+    for (i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define FLAG(name) (strcmp(a, name) == 0 && (v || (die("%s needs a value", name), 0)) && ++i)
+        if (a[0] != '-' && !o->file) o->file = a;
+        else if (FLAG("--data")) o->data = v;
+        else if (FLAG("--out") || FLAG("-o")) o->out = v;
+        else if (FLAG("--model")) o->model = v;
+        else if (FLAG("--arch")) o->arch = v;
+        else if (FLAG("--resume")) o->resume = v;
+        else if (FLAG("--loss")) { o->loss = v; o->set_hyper = 1; }
+        else if (FLAG("--optim")) { o->optim = v; o->set_hyper = 1; }
+        else if (FLAG("--epochs")) o->epochs = (int)parse_int(a, v, 0, 100000);
+        else if (FLAG("--batch")) o->batch = (int)parse_int(a, v, 1, 65536);
+        else if (FLAG("--hidden")) o->hidden = (int)parse_int(a, v, 1, 65536);
+        else if (FLAG("--latent")) o->latent = (int)parse_int(a, v, 1, 65536);
+        else if (FLAG("--threads")) o->threads = (int)parse_int(a, v, 1, 256);
+        else if (FLAG("-n")) o->n = (int)parse_int(a, v, 1, 4096);
+        else if (FLAG("--steps")) o->steps = (int)parse_int(a, v, 2, 64);
+        else if (FLAG("--seed")) o->seed = (uint64_t)parse_int(a, v, 0, 2147483647L);
+        else if (FLAG("--lr")) { o->lr = parse_num(a, v, 0, 10); o->set_hyper = 1; }
+        else if (FLAG("--beta")) { o->beta = parse_num(a, v, 0, 1e4); o->set_hyper = 1; }
+        else if (FLAG("--beta-warmup")) { o->beta_warmup = (int)parse_int(a, v, 0, 1000000000L); o->set_hyper = 1; }
+        else if (FLAG("--clip")) { o->clip = parse_num(a, v, 0, 1e9); o->set_hyper = 1; }
+        else if (FLAG("--wd")) { o->wd = parse_num(a, v, 0, 100); o->set_hyper = 1; }
+        else if (FLAG("--momentum")) { o->momentum = parse_num(a, v, 0, 0.9999); o->set_hyper = 1; }
+        else if (strcmp(a, "--quiet") == 0) o->quiet = 1;
+        else die("unknown option '%s' (see: vae help)", a);
+#undef FLAG
+    }
+}
+
+/* 'shapes' or a directory of IDX files */
+static void load_data(vae_data *d, const char *src, vae_split split)
+{
+    vae_result r;
+    if (!src) die("--data is required (a directory of IDX files, or 'shapes')");
+    if (strcmp(src, "shapes") == 0)
+        r = vae_data_shapes(d, split == VAE_SPLIT_TRAIN ? 20000 : 2000, 28, 1, split);
+    else
+        r = vae_data_load(d, src, split);
+    if (r != VAE_OK) die("%s", d->error);
+}
+
+static void load_model(vae_model *m, const char *path, int batch, int threads, unsigned flags)
+{
+    if (!path) die("a checkpoint file is required");
+    if (vae_model_load(m, path, batch, threads, flags) != VAE_OK) die("%s", m->error);
+}
+
+/* Writes images (n, c, h, w) in [0,1] as a grid of `cols` columns with a 2-pixel border. */
+static void write_grid(const char *path, const float *img, int n, int c, int h, int w, int cols)
+{
+    int rows = (n + cols - 1) / cols, pad = 2, ch = c == 1 ? 1 : 3;
+    int W = cols * (w + pad) + pad, H = rows * (h + pad) + pad, i, y, x, k;
+    unsigned char *px = (unsigned char *)malloc((size_t)W * H * ch);
+    char err[VAE_ERROR_SIZE];
+    if (!px) die("out of memory");
+    memset(px, 40, (size_t)W * H * ch);
+    for (i = 0; i < n; i++) {
+        int ox = pad + (i % cols) * (w + pad), oy = pad + (i / cols) * (h + pad);
+        for (y = 0; y < h; y++)
+            for (x = 0; x < w; x++)
+                for (k = 0; k < ch; k++) {
+                    float v = img[(((size_t)i * c + (k < c ? k : 0)) * h + y) * w + x];
+                    v = v < 0 ? 0 : v > 1 ? 1 : v;
+                    px[((size_t)(oy + y) * W + ox + x) * ch + k] = (unsigned char)(v * 255.0f + 0.5f);
+                }
+    }
+    if (vae_png_write(path, px, W, H, ch, err) != VAE_OK) die("%s", err);
+    free(px);
+    printf("wrote %s (%dx%d)\n", path, W, H);
+}
+
+/* ------------------------------------------------------------------ train */
+
+typedef struct bar { double t0; int tty; double last; } bar;
+
+static int progress(void *user, const vae_progress *p)
+{
+    bar *b = (bar *)user;
+    double t = now(), el = t - b->t0, rate = el > 0 ? p->step / el : 0;
+    int w = 30, fill = (int)((double)w * p->step / p->steps), i;
+    char line[160];
+    int at;
+    if (!b->tty || (t - b->last < 0.1 && p->step != p->steps)) return 0;
+    b->last = t;
+    at = snprintf(line, sizeof line, "\r  [");
+    for (i = 0; i < w; i++) line[at++] = i < fill ? '=' : i == fill ? '>' : ' ';
+    snprintf(line + at, sizeof line - at, "] %d/%d  %.0f img/s  ETA %.0fs  loss %.2f   ",
+             p->step, p->steps, rate * p->running.images / (p->step ? p->step : 1),
+             rate > 0 ? (p->steps - p->step) / rate : 0.0, p->running.loss);
+    fputs(line, stderr);
+    fflush(stderr);
+    return 0;
+}
+
+static void cmd_train(opts *o)
+{
+    vae_data tr, te;
+    vae_model m;
+    int e;
+    if (!o->out) die("train: --out FILE is required");
+    load_data(&tr, o->data, VAE_SPLIT_TRAIN);
+    load_data(&te, o->data, VAE_SPLIT_TEST);
+    if (o->resume) {
+        if (o->set_hyper || o->model || o->arch || o->hidden || o->latent)
+            die("train: --resume continues with the checkpoint's model and hyperparameters; drop the other model and optimizer flags");
+        load_model(&m, o->resume, o->batch, o->threads, VAE_LOAD_TRAINING_STATE);
+        if (o->batch && o->batch != m.cfg.batch) die("train: --resume keeps the checkpoint's batch size %d", m.cfg.batch);
+    } else {
+        vae_config c = vae_config_default();
+        char arch[VAE_ARCH_MAX];
+        vae_result r;
+        if (o->batch) c.batch = o->batch;
+        if (o->lr >= 0) c.lr = (float)o->lr;
+        if (o->beta >= 0) c.beta = (float)o->beta;
+        if (o->beta_warmup >= 0) c.beta_warmup = o->beta_warmup;
+        if (o->clip >= 0) c.clip = (float)o->clip;
+        if (o->wd >= 0) c.weight_decay = (float)o->wd;
+        if (o->momentum >= 0) c.momentum = (float)o->momentum;
+        if (o->loss) {
+            if (strcmp(o->loss, "bce") == 0) c.loss = VAE_LOSS_BCE;
+            else if (strcmp(o->loss, "mse") == 0) c.loss = VAE_LOSS_MSE;
+            else die("--loss must be bce or mse, not '%s'", o->loss);
+        }
+        if (o->optim) {
+            if (strcmp(o->optim, "adam") == 0) c.optim = VAE_OPTIM_ADAM;
+            else if (strcmp(o->optim, "adamw") == 0) c.optim = VAE_OPTIM_ADAMW;
+            else if (strcmp(o->optim, "sgd") == 0) c.optim = VAE_OPTIM_SGD;
+            else die("--optim must be adam, adamw or sgd, not '%s'", o->optim);
+        }
+        c.seed = o->seed; c.threads = o->threads;
+        if (o->arch && (o->model || o->hidden || o->latent)) die("train: give either --arch or --model, not both");
+        if (o->arch) snprintf(arch, sizeof arch, "%s", o->arch);
+        else if (vae_arch_preset(arch, sizeof arch, o->model ? o->model : "mlp", tr.c, tr.h, tr.w, o->hidden, o->latent) != VAE_OK)
+            die("train: unknown model '%s' (presets: mlp)", o->model);
+        if ((r = vae_model_init(&m, arch, &c, 0)) != VAE_OK) die("%s", m.error);
+    }
+    if (tr.c != m.in_c || tr.h != m.in_h || tr.w != m.in_w)
+        die("train: data is %dx%dx%d but the model takes %dx%dx%d", tr.c, tr.h, tr.w, m.in_c, m.in_h, m.in_w);
+    if (!o->quiet)
+        printf("training %lu parameters on %d images (%s), batch %d, %d epoch(s) from epoch %d, GEMM %s\n",
+               (unsigned long)m.nparams, tr.n, o->data, m.cfg.batch, o->epochs, m.epoch, vae_gemm_kernel_name_active());
+    for (e = 0; e < o->epochs; e++) {
+        bar b;
+        vae_stats st, ts;
+        double t;
+        b.t0 = now(); b.last = 0; b.tty = !o->quiet && isatty(fileno(stderr));
+        if (vae_model_train_epoch(&m, &tr, progress, &b, &st) != VAE_OK) die("%s", m.error);
+        t = now() - b.t0;
+        if (b.tty) fputs("\r\033[K", stderr);
+        if (vae_model_evaluate_data(&m, &te, 0, &ts) != VAE_OK) die("%s", m.error);
+        printf("epoch %3d  train recon %8.3f kl %7.3f total %8.3f | test recon %8.3f kl %7.3f total %8.3f | %5.1fs %6.0f img/s\n",
+               m.epoch, st.recon, st.kl, st.loss, ts.recon, ts.kl, ts.loss, t, st.images / t);
+        fflush(stdout);
+        if (vae_model_save(&m, o->out, VAE_SAVE_TRAINING_STATE) != VAE_OK) die("%s", m.error);
+    }
+    if (o->epochs == 0 && vae_model_save(&m, o->out, VAE_SAVE_TRAINING_STATE) != VAE_OK) die("%s", m.error);
+    if (!o->quiet) printf("saved %s\n", o->out);
+    vae_model_free(&m); vae_data_free(&tr); vae_data_free(&te);
+}
+
+/* ------------------------------------------------------------------ eval, sample, recon, interp, info */
+
+static void cmd_eval(opts *o)
+{
+    vae_model m;
+    vae_data te;
+    vae_stats s;
+    load_model(&m, o->file, o->batch ? o->batch : 500, o->threads, 0);
+    load_data(&te, o->data, VAE_SPLIT_TEST);
+    if (vae_model_evaluate_data(&m, &te, 0, &s) != VAE_OK) die("%s", m.error);
+    printf("%d test images, %s loss, beta %g: loss %.4f\n", s.images, m.cfg.loss == VAE_LOSS_BCE ? "bce" : "mse", m.cfg.beta, s.loss);
+    printf("nelbo %.4f recon %.4f kl %.4f\n", s.recon + s.kl, s.recon, s.kl);
+    vae_model_free(&m); vae_data_free(&te);
+}
+
+static void cmd_sample(opts *o)
+{
+    vae_model m;
+    vae_rng rng;
+    float *img;
+    int n = o->n ? o->n : 64;
+    if (!o->out) die("sample: -o out.png is required");
+    load_model(&m, o->file, 0, o->threads, VAE_INFERENCE);
+    img = (float *)malloc(sizeof(float) * (size_t)n * m.in_size);
+    if (!img) die("out of memory");
+    vae_rng_seed(&rng, o->seed);
+    if (vae_model_sample(&m, &rng, n, img) != VAE_OK) die("%s", m.error);
+    write_grid(o->out, img, n, m.in_c, m.in_h, m.in_w, (int)ceil(sqrt((double)n)));
+    free(img); vae_model_free(&m);
+}
+
+static void cmd_recon(opts *o)
+{
+    vae_model m;
+    vae_data te;
+    float *img;
+    uint32_t i;
+    int n = o->n ? o->n : 16;
+    if (!o->out) die("recon: -o out.png is required");
+    load_model(&m, o->file, 0, o->threads, VAE_INFERENCE);
+    load_data(&te, o->data, VAE_SPLIT_TEST);
+    if (n > te.n) n = te.n;
+    img = (float *)malloc(sizeof(float) * 2 * (size_t)n * m.in_size);
+    if (!img) die("out of memory");
+    for (i = 0; i < (uint32_t)n; i++) vae_data_batch(&te, &i, 1, img + (size_t)i * m.in_size);
+    if (vae_model_reconstruct(&m, img, n, img + (size_t)n * m.in_size) != VAE_OK) die("%s", m.error);
+    write_grid(o->out, img, 2 * n, m.in_c, m.in_h, m.in_w, n);
+    free(img); vae_model_free(&m); vae_data_free(&te);
+}
+
+static void cmd_interp(opts *o)
+{
+    vae_model m;
+    vae_data te;
+    int pairs = o->n ? o->n : 6, K = o->steps, cols = K + 2, p, k, j;
+    float *img, *x, *mu;
+    if (!o->out) die("interp: -o out.png is required");
+    load_model(&m, o->file, 0, o->threads, VAE_INFERENCE);
+    load_data(&te, o->data, VAE_SPLIT_TEST);
+    if (2 * pairs > te.n) pairs = te.n / 2;
+    img = (float *)malloc(sizeof(float) * (size_t)pairs * cols * m.in_size);
+    x = (float *)malloc(sizeof(float) * 2 * (size_t)m.in_size);
+    mu = (float *)malloc(sizeof(float) * (size_t)(K + 2) * m.latent);
+    if (!img || !x || !mu) die("out of memory");
+    for (p = 0; p < pairs; p++) {
+        uint32_t idx[2];
+        float *row = img + (size_t)p * cols * m.in_size;
+        idx[0] = (uint32_t)(2 * p); idx[1] = (uint32_t)(2 * p + 1);
+        vae_data_batch(&te, idx, 2, x);
+        if (vae_model_encode(&m, x, 2, mu, NULL) != VAE_OK) die("%s", m.error);   /* mu[0..1] */
+        for (k = K - 1; k >= 0; k--) {   /* fill from the back so mu[0], mu[1] survive */
+            float t = (float)k / (K - 1);
+            for (j = 0; j < m.latent; j++) mu[(size_t)(k + 2) * m.latent + j] = (1 - t) * mu[j] + t * mu[m.latent + j];
+        }
+        if (vae_model_decode(&m, mu + 2 * (size_t)m.latent, K, row + m.in_size) != VAE_OK) die("%s", m.error);
+        memcpy(row, x, sizeof(float) * m.in_size);
+        memcpy(row + (size_t)(K + 1) * m.in_size, x + m.in_size, sizeof(float) * m.in_size);
+    }
+    write_grid(o->out, img, pairs * cols, m.in_c, m.in_h, m.in_w, cols);
+    free(img); free(x); free(mu); vae_model_free(&m); vae_data_free(&te);
+}
+
+static void cmd_info(opts *o)
+{
+    vae_model m;
+    char row[256];
+    int i;
+    if (o->file) load_model(&m, o->file, 1, 1, VAE_INFERENCE);
+    else {
+        char arch[VAE_ARCH_MAX];
+        vae_config c = vae_config_default();
+        c.batch = 1;
+        if (o->arch) snprintf(arch, sizeof arch, "%s", o->arch);
+        else if (!o->model) die("info: give a checkpoint FILE, --model NAME or --arch TEXT");
+        else if (vae_arch_preset(arch, sizeof arch, o->model, 1, 28, 28, o->hidden, o->latent) != VAE_OK)
+            die("info: unknown model '%s' (presets: mlp)", o->model);
+        c.loss = VAE_LOSS_MSE;   /* the loss does not change the table; MSE accepts any decoder */
+        if (vae_model_init(&m, arch, &c, VAE_INFERENCE) != VAE_OK) die("%s", m.error);
+    }
+    printf("%3s  %-10s %-34s %-14s %10s\n", "#", "layer", "name", "output", "params");
+    for (i = 0; i < m.nlayers; i++) { vae_model_layer_row(&m, i, row, sizeof row); printf("%s\n", row); }
+    if (o->file)
+        printf("trained %d epoch(s), %lld step(s); loss %s, optimizer %s, lr %g, beta %g, batch %d\n", m.epoch,
+               (long long)m.step, m.cfg.loss == VAE_LOSS_BCE ? "bce" : "mse",
+               m.cfg.optim == VAE_OPTIM_SGD ? "sgd" : m.cfg.optim == VAE_OPTIM_ADAMW ? "adamw" : "adam",
+               m.cfg.lr, m.cfg.beta, m.cfg.batch);
+    printf("latent %d\n", m.latent);
+    printf("params %lu\n", (unsigned long)m.nparams);
+    vae_model_free(&m);
+}
+
+int main(int argc, char **argv)
+{
+    opts o;
+    parse(&o, argc, argv);
+    if (strcmp(o.cmd, "train") == 0) cmd_train(&o);
+    else if (strcmp(o.cmd, "eval") == 0) cmd_eval(&o);
+    else if (strcmp(o.cmd, "sample") == 0) cmd_sample(&o);
+    else if (strcmp(o.cmd, "recon") == 0) cmd_recon(&o);
+    else if (strcmp(o.cmd, "interp") == 0) cmd_interp(&o);
+    else if (strcmp(o.cmd, "info") == 0) cmd_info(&o);
+    else if (strcmp(o.cmd, "help") == 0 || strcmp(o.cmd, "--help") == 0 || strcmp(o.cmd, "-h") == 0) fputs(usage, stdout);
+    else { fprintf(stderr, "vae: unknown command '%s'\n%s", o.cmd, usage); return 2; }
+    return 0;
+}
