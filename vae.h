@@ -530,6 +530,108 @@ VAEDEF uint32_t vae_shuffle_index(uint64_t seed, int epoch, uint32_t i, uint32_t
     return x;
 }
 
+/* >>checksum: CRC-32 and Adler-32 (gzip, PNG and checkpoints) */
+
+
+/* Reflected CRC-32, polynomial 0xEDB88320 (gzip, PNG, zlib.crc32). The table
+ * was generated offline (for n in 0..255: 8 rounds of c = c&1 ? P^(c>>1) : c>>1)
+ * so the library keeps no mutable global state and needs no init call. */
+static const uint32_t vae__crc_table[256] = {
+    0x00000000UL, 0x77073096UL, 0xee0e612cUL, 0x990951baUL, 0x076dc419UL, 0x706af48fUL,
+    0xe963a535UL, 0x9e6495a3UL, 0x0edb8832UL, 0x79dcb8a4UL, 0xe0d5e91eUL, 0x97d2d988UL,
+    0x09b64c2bUL, 0x7eb17cbdUL, 0xe7b82d07UL, 0x90bf1d91UL, 0x1db71064UL, 0x6ab020f2UL,
+    0xf3b97148UL, 0x84be41deUL, 0x1adad47dUL, 0x6ddde4ebUL, 0xf4d4b551UL, 0x83d385c7UL,
+    0x136c9856UL, 0x646ba8c0UL, 0xfd62f97aUL, 0x8a65c9ecUL, 0x14015c4fUL, 0x63066cd9UL,
+    0xfa0f3d63UL, 0x8d080df5UL, 0x3b6e20c8UL, 0x4c69105eUL, 0xd56041e4UL, 0xa2677172UL,
+    0x3c03e4d1UL, 0x4b04d447UL, 0xd20d85fdUL, 0xa50ab56bUL, 0x35b5a8faUL, 0x42b2986cUL,
+    0xdbbbc9d6UL, 0xacbcf940UL, 0x32d86ce3UL, 0x45df5c75UL, 0xdcd60dcfUL, 0xabd13d59UL,
+    0x26d930acUL, 0x51de003aUL, 0xc8d75180UL, 0xbfd06116UL, 0x21b4f4b5UL, 0x56b3c423UL,
+    0xcfba9599UL, 0xb8bda50fUL, 0x2802b89eUL, 0x5f058808UL, 0xc60cd9b2UL, 0xb10be924UL,
+    0x2f6f7c87UL, 0x58684c11UL, 0xc1611dabUL, 0xb6662d3dUL, 0x76dc4190UL, 0x01db7106UL,
+    0x98d220bcUL, 0xefd5102aUL, 0x71b18589UL, 0x06b6b51fUL, 0x9fbfe4a5UL, 0xe8b8d433UL,
+    0x7807c9a2UL, 0x0f00f934UL, 0x9609a88eUL, 0xe10e9818UL, 0x7f6a0dbbUL, 0x086d3d2dUL,
+    0x91646c97UL, 0xe6635c01UL, 0x6b6b51f4UL, 0x1c6c6162UL, 0x856530d8UL, 0xf262004eUL,
+    0x6c0695edUL, 0x1b01a57bUL, 0x8208f4c1UL, 0xf50fc457UL, 0x65b0d9c6UL, 0x12b7e950UL,
+    0x8bbeb8eaUL, 0xfcb9887cUL, 0x62dd1ddfUL, 0x15da2d49UL, 0x8cd37cf3UL, 0xfbd44c65UL,
+    0x4db26158UL, 0x3ab551ceUL, 0xa3bc0074UL, 0xd4bb30e2UL, 0x4adfa541UL, 0x3dd895d7UL,
+    0xa4d1c46dUL, 0xd3d6f4fbUL, 0x4369e96aUL, 0x346ed9fcUL, 0xad678846UL, 0xda60b8d0UL,
+    0x44042d73UL, 0x33031de5UL, 0xaa0a4c5fUL, 0xdd0d7cc9UL, 0x5005713cUL, 0x270241aaUL,
+    0xbe0b1010UL, 0xc90c2086UL, 0x5768b525UL, 0x206f85b3UL, 0xb966d409UL, 0xce61e49fUL,
+    0x5edef90eUL, 0x29d9c998UL, 0xb0d09822UL, 0xc7d7a8b4UL, 0x59b33d17UL, 0x2eb40d81UL,
+    0xb7bd5c3bUL, 0xc0ba6cadUL, 0xedb88320UL, 0x9abfb3b6UL, 0x03b6e20cUL, 0x74b1d29aUL,
+    0xead54739UL, 0x9dd277afUL, 0x04db2615UL, 0x73dc1683UL, 0xe3630b12UL, 0x94643b84UL,
+    0x0d6d6a3eUL, 0x7a6a5aa8UL, 0xe40ecf0bUL, 0x9309ff9dUL, 0x0a00ae27UL, 0x7d079eb1UL,
+    0xf00f9344UL, 0x8708a3d2UL, 0x1e01f268UL, 0x6906c2feUL, 0xf762575dUL, 0x806567cbUL,
+    0x196c3671UL, 0x6e6b06e7UL, 0xfed41b76UL, 0x89d32be0UL, 0x10da7a5aUL, 0x67dd4accUL,
+    0xf9b9df6fUL, 0x8ebeeff9UL, 0x17b7be43UL, 0x60b08ed5UL, 0xd6d6a3e8UL, 0xa1d1937eUL,
+    0x38d8c2c4UL, 0x4fdff252UL, 0xd1bb67f1UL, 0xa6bc5767UL, 0x3fb506ddUL, 0x48b2364bUL,
+    0xd80d2bdaUL, 0xaf0a1b4cUL, 0x36034af6UL, 0x41047a60UL, 0xdf60efc3UL, 0xa867df55UL,
+    0x316e8eefUL, 0x4669be79UL, 0xcb61b38cUL, 0xbc66831aUL, 0x256fd2a0UL, 0x5268e236UL,
+    0xcc0c7795UL, 0xbb0b4703UL, 0x220216b9UL, 0x5505262fUL, 0xc5ba3bbeUL, 0xb2bd0b28UL,
+    0x2bb45a92UL, 0x5cb36a04UL, 0xc2d7ffa7UL, 0xb5d0cf31UL, 0x2cd99e8bUL, 0x5bdeae1dUL,
+    0x9b64c2b0UL, 0xec63f226UL, 0x756aa39cUL, 0x026d930aUL, 0x9c0906a9UL, 0xeb0e363fUL,
+    0x72076785UL, 0x05005713UL, 0x95bf4a82UL, 0xe2b87a14UL, 0x7bb12baeUL, 0x0cb61b38UL,
+    0x92d28e9bUL, 0xe5d5be0dUL, 0x7cdcefb7UL, 0x0bdbdf21UL, 0x86d3d2d4UL, 0xf1d4e242UL,
+    0x68ddb3f8UL, 0x1fda836eUL, 0x81be16cdUL, 0xf6b9265bUL, 0x6fb077e1UL, 0x18b74777UL,
+    0x88085ae6UL, 0xff0f6a70UL, 0x66063bcaUL, 0x11010b5cUL, 0x8f659effUL, 0xf862ae69UL,
+    0x616bffd3UL, 0x166ccf45UL, 0xa00ae278UL, 0xd70dd2eeUL, 0x4e048354UL, 0x3903b3c2UL,
+    0xa7672661UL, 0xd06016f7UL, 0x4969474dUL, 0x3e6e77dbUL, 0xaed16a4aUL, 0xd9d65adcUL,
+    0x40df0b66UL, 0x37d83bf0UL, 0xa9bcae53UL, 0xdebb9ec5UL, 0x47b2cf7fUL, 0x30b5ffe9UL,
+    0xbdbdf21cUL, 0xcabac28aUL, 0x53b39330UL, 0x24b4a3a6UL, 0xbad03605UL, 0xcdd70693UL,
+    0x54de5729UL, 0x23d967bfUL, 0xb3667a2eUL, 0xc4614ab8UL, 0x5d681b02UL, 0x2a6f2b94UL,
+    0xb40bbe37UL, 0xc30c8ea1UL, 0x5a05df1bUL, 0x2d02ef8dUL,
+};
+
+/* crc is the running value returned by a previous call (0 to start), exactly
+ * like zlib's crc32(): the pre/post inversion is done inside.
+ * Long inputs (decoded data sets are tens of MB) use "slicing by 8": eight
+ * derived tables let 8 bytes be folded per step instead of 1, ~4x faster. The
+ * 8 KB of derived tables are rebuilt on the stack per call (a few us) rather
+ * than kept in a global, so there is no mutable state and no init race. Bytes
+ * are assembled explicitly, so the result does not depend on endianness. */
+static uint32_t vae__crc32(uint32_t crc, const unsigned char *p, size_t n)
+{
+    uint32_t c = crc ^ 0xFFFFFFFFu;
+    size_t i = 0;
+    if (n >= 65536) {
+        uint32_t t[8][256];
+        int k, j;
+        for (j = 0; j < 256; j++) t[0][j] = vae__crc_table[j];
+        for (k = 1; k < 8; k++)
+            for (j = 0; j < 256; j++)
+                t[k][j] = (t[k - 1][j] >> 8) ^ vae__crc_table[t[k - 1][j] & 0xFFu];
+        for (; n - i >= 8; i += 8) {
+            const unsigned char *q = p + i;
+            c ^= (uint32_t)q[0] | ((uint32_t)q[1] << 8) | ((uint32_t)q[2] << 16) | ((uint32_t)q[3] << 24);
+            c = t[7][c & 0xFFu] ^ t[6][(c >> 8) & 0xFFu] ^ t[5][(c >> 16) & 0xFFu] ^ t[4][c >> 24] ^
+                t[3][q[4]] ^ t[2][q[5]] ^ t[1][q[6]] ^ t[0][q[7]];
+        }
+    }
+    for (; i < n; i++)
+        c = vae__crc_table[(c ^ p[i]) & 0xFFu] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* a is the running value (1 to start), like zlib's adler32(). */
+static uint32_t vae__adler32(uint32_t a, const unsigned char *p, size_t n)
+{
+    uint32_t s1 = a & 0xFFFFu, s2 = (a >> 16) & 0xFFFFu;
+    while (n > 0) {
+        /* 5552 is the largest block for which s2 cannot overflow 32 bits
+         * before the modulo (255*n*(n+1)/2 + (n+1)*(65521-1) < 2^32). */
+        size_t k = n < 5552 ? n : 5552, i;
+        n -= k;
+        for (i = 0; i < k; i++) {
+            s1 += p[i];
+            s2 += s1;
+        }
+        p += k;
+        s1 %= 65521u;
+        s2 %= 65521u;
+    }
+    return (s2 << 16) | s1;
+}
+
 /* >>arch: the architecture text */
 
 static const char *vae__op_names[] = {
@@ -1532,6 +1634,1554 @@ VAEDEF vae_result vae_model_evaluate_data(vae_model *m, const vae_data *d, uint6
     return VAE_OK;
 }
 
+#ifndef VAE_NO_STDIO
+/* ---------------------------------------------------------------------------------------------
+   >>ckpt  safetensors reader / writer and atomic file output
+
+   Checkpoints use the safetensors layout (see CHECKPOINTS.md):
+       bytes 0..7        N, header length, u64 little-endian (includes padding)
+       bytes 8..8+N      UTF-8 JSON object: {"__metadata__":{"k":"v",..}, "name":{"dtype":"F32",
+                         "shape":[..], "data_offsets":[BEGIN,END]}, ..}
+       bytes 8+N..       tensor data, little-endian, row-major; offsets relative to 8+N, END exclusive
+
+   Internal API (everything static, nothing allocated outside VAE_MALLOC, no global state):
+
+     enum { VAE__DT_F32 = 1, VAE__DT_I64, VAE__DT_U8 };
+     vae__st_tensor { name, dtype, ndim, shape[8], begin, end, data }
+     vae__st        { t, n, meta_key, meta_val, nmeta, mem }
+
+     int  vae__st_parse(vae__st *st, const unsigned char *file, size_t size, char *err);
+          0 = ok. Validates everything the format promises (list below). On error st is zeroed
+          and holds nothing to free. On success:
+            - st->t[0..n) is sorted by (begin, end, name); t[i].data points into `file`
+              (file + 8 + N + begin), so the caller keeps `file` alive; data is NOT aligned:
+              consumers memcpy. Names, keys and values are NUL-terminated, JSON-unescaped UTF-8.
+            - meta_key/meta_val[0..nmeta) are sorted by key (strcmp).
+            - every pointer lives in the single block st->mem.
+          Rules enforced: file >= 8 bytes; N <= 100,000,000 and N <= size-8 (checked before any
+          allocation); the header is valid UTF-8 and valid JSON with JSON whitespace allowed
+          around the object; the top level is an object; "__metadata__" (at most once) is an
+          object of string -> string with unique keys; every other key is a tensor entry, an
+          object with exactly the keys dtype (F32|I64|U8), shape (array of at most 8 integers)
+          and data_offsets (array of exactly 2 integers); integers are plain JSON integers in
+          [0, 2^64-1] (no sign, fraction, exponent, leading zero or quotes); unknown keys inside
+          an entry are errors; tensor names are unique after unescaping; the product of the
+          nonzero dims times the element size fits in 64 bits and equals END-BEGIN; sorted by
+          (BEGIN,END) the entries tile [0, size-8-N) exactly (BEGIN == running cursor, END >=
+          BEGIN), which rules out holes, overlaps, truncation and trailing bytes.
+          Deliberate restrictions beyond the format: strings may not contain U+0000 (our API
+          uses C strings, and "a\u0000b" would otherwise alias "a"); nesting deeper than the
+          schema is rejected at the first unexpected '[' or '{', so there is no recursion and
+          depth is bounded by construction.
+          Memory: the header is decoded twice (count, then fill) through a scratch of N+1
+          bytes; the result block is n*sizeof(vae__st_tensor) + 2*nmeta pointers + the decoded
+          string bytes, i.e. a small multiple of N, itself capped by the file size.
+     void vae__st_free(vae__st *st);                       safe on a zeroed or freed st
+     const vae__st_tensor *vae__st_find(const vae__st *st, const char *name);   linear scan
+     const char *vae__st_meta(const vae__st *st, const char *key);  NULL if absent (bsearch)
+
+     int  vae__file_read(const char *path, unsigned char **buf, size_t *size, char *err);
+          Reads a whole file into a VAE_MALLOC'd buffer (caller VAE_FREEs). Rejects files larger
+          than VAE__FILE_MAX (4 GiB on 64-bit hosts, SIZE_MAX-1 on 32-bit; may be predefined),
+          non-seekable files (fseek/ftell fail: pipes, ttys), directories (fread fails, or ftell
+          reports an absurd size), and files that change size while being read.
+          Without POSIX stat() "regular file" is enforced through those checks. ftell returns
+          long, so on LLP64 (Windows) files >= 2 GiB are rejected.
+
+     vae__st_out { name, dtype, ndim, shape[8], data }   data: dtype elements, row-major, in
+          host byte order; big-endian hosts are byte-swapped while writing.
+     int  vae__st_save(const char *path, const vae__st_out *t, int n, const char *const *meta_key,
+                       const char *const *meta_val, int nmeta, char *err);
+     int  vae__st_save_ex(..same.., long long fail_at_byte, char *err);
+          Header: '{', "__metadata__" first when nmeta > 0, then the entries in the given order
+          with contiguous offsets, JSON-escaped strings, padded with spaces so 8+N % 8 == 0.
+          Everything (names valid UTF-8 and unique, not "__metadata__", dtypes, ranks, byte
+          sizes, offsets, N <= the reader's cap) is checked with overflow checks before the
+          disk is touched; the file always re-parses with vae__st_parse.
+     int  vae__file_write_atomic(const char *path, const void *data, size_t size, char *err);
+     int  vae__file_write_atomic_ex(..same.., long long fail_at_byte, char *err);
+          Atomic replacement, shared by every file vae.h writes (checkpoints, PNGs):
+          write path + ".tmp" + 8 hex digits in the same directory (so rename never crosses a
+          filesystem), check every fwrite, fflush, ferror, fsync (POSIX) / _commit (Windows),
+          fclose, then rename over path; on POSIX also fsync the directory, best effort. On any
+          failure the temp file is removed, path is untouched, and nonzero is returned.
+          fail_at_byte >= 0 is a test hook: the write that would cross byte k writes the first
+          k bytes and then fails like a full disk. Public entry points pass -1 (never).
+          Windows: MSVCRT rename() refuses to replace an existing file, so after a failed
+          rename we remove the target and rename again; a crash in that window leaves no
+          target but a complete temp file. Temp names mix the path with stack/heap addresses
+          (ASLR) and skip names that exist; two processes saving the same path at the same
+          instant are not supported. The new file gets default permissions (0666 & ~umask on
+          POSIX), and a symlink at path is replaced by the file, not followed.
+     Entry points are marked VAE__MAYBE_UNUSED (GCC/Clang attribute) so a build that never
+     calls one of them stays warning-free under -Wall.
+
+   fsync under -std=c99: glibc hides fileno() (other libcs may hide fsync() too) unless a POSIX feature
+   macro was defined before the *first* libc #include, which a header pasted after the user's
+   includes cannot control. The prototypes are fixed by POSIX, so in strict C without feature
+   macros we declare them ourselves (a compatible redeclaration is legal C); the names are
+   parenthesised so a libc that defines fileno() as a function-like macro (BSD) does not
+   expand them. C++ compilers predefine _GNU_SOURCE, so there <unistd.h> is enough.
+   --------------------------------------------------------------------------------------------- */
+
+#if defined(__unix__) || defined(__APPLE__)
+#  if !defined(__cplusplus) && defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && \
+      !defined(_XOPEN_SOURCE) && !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE) && \
+      !defined(_BSD_SOURCE) && !defined(__APPLE__)
+extern int (fileno)(FILE *);
+extern int (fsync)(int);
+#  else
+#    include <unistd.h>
+#  endif
+#  define VAE__HAVE_FSYNC 1
+#elif defined(_WIN32)
+#  include <io.h> /* _commit, _fileno: flush the OS cache like fsync */
+#endif
+
+enum { VAE__DT_F32 = 1, VAE__DT_I64, VAE__DT_U8 };
+
+/* vae.h calls only some of these entry points (the *_ex fault-injection variants exist for the
+   tests), and an unused static function would warn under -Wall in every user's build. */
+#if defined(__GNUC__) || defined(__clang__)
+#  define VAE__MAYBE_UNUSED __attribute__((unused))
+#else
+#  define VAE__MAYBE_UNUSED
+#endif
+
+#define VAE__ST_MAX_DIMS 8
+#define VAE__ST_MAX_HEADER 100000000u /* the reference loader's cap */
+
+#ifndef VAE__FILE_MAX
+#  if SIZE_MAX > 0xFFFFFFFFu
+#    define VAE__FILE_MAX ((size_t)1 << 32)
+#  else
+#    define VAE__FILE_MAX (SIZE_MAX - 1) /* one byte of slack for the +1 allocation */
+#  endif
+#endif
+
+typedef struct vae__st_tensor {
+    const char *name;
+    int dtype;                          /* VAE__DT_* */
+    int ndim;                           /* 0..8; 0 is a scalar */
+    uint64_t shape[VAE__ST_MAX_DIMS];
+    uint64_t begin, end;                /* relative to the data section, end exclusive */
+    const unsigned char *data;          /* into the caller's file buffer; unaligned */
+} vae__st_tensor;
+
+typedef struct vae__st {
+    vae__st_tensor *t;
+    int n;
+    const char **meta_key;
+    const char **meta_val;
+    int nmeta;
+    void *mem; /* the one allocation that t, meta_* and all strings live in */
+} vae__st;
+
+typedef struct vae__st_out {
+    const char *name;
+    int dtype;
+    int ndim;
+    uint64_t shape[VAE__ST_MAX_DIMS];
+    const void *data;
+} vae__st_out;
+
+static size_t vae__st_dtype_size(int dt)
+{
+    return dt == VAE__DT_F32 ? 4 : dt == VAE__DT_I64 ? 8 : dt == VAE__DT_U8 ? 1 : 0;
+}
+
+static const char *vae__st_dtype_name(int dt)
+{
+    return dt == VAE__DT_F32 ? "F32" : dt == VAE__DT_I64 ? "I64" : dt == VAE__DT_U8 ? "U8" : "?";
+}
+
+/* Byte size of a tensor. The product of the nonzero dims must fit in 64 bits even when a zero
+   dim makes the true size 0, so consumers may multiply any subset of dims without checking. */
+static int vae__st_nbytes(int dtype, int ndim, const uint64_t *shape, uint64_t *out)
+{
+    uint64_t p = vae__st_dtype_size(dtype);
+    int i, zero = 0;
+    for (i = 0; i < ndim; i++) {
+        if (shape[i] == 0) { zero = 1; continue; }
+        if (p > UINT64_MAX / shape[i]) return 1;
+        p *= shape[i];
+    }
+    *out = zero ? 0 : p;
+    return 0;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (1..4), 0 if ill-formed: rejects overlongs
+   (C0, C1, E0 80..9F, F0 80..8F), UTF-16 surrogates (ED A0..BF) and code points > U+10FFFF. */
+static size_t vae__utf8_seq(const unsigned char *p, size_t avail)
+{
+    unsigned c = p[0];
+    unsigned lo = 0x80, hi = 0xBF;
+    size_t n, i;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else return 0;
+    if (avail < n) return 0;
+    if (p[1] < lo || p[1] > hi) return 0;
+    for (i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF) return 0;
+    return n;
+}
+
+static int vae__utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t left = strlen(s), k;
+    while (left) {
+        k = vae__utf8_seq(p, left);
+        if (!k) return 0;
+        p += k;
+        left -= k;
+    }
+    return 1;
+}
+
+/* Quote an untrusted name for an error message: at most 48 bytes cut on a UTF-8 boundary,
+   control bytes shown as '?', so a hostile name cannot flood or garble the 256-byte message.
+   q must hold 64 bytes. */
+static const char *vae__st_q(char *q, const char *s)
+{
+    size_t i = 0, k, left = strlen(s);
+    const unsigned char *p = (const unsigned char *)s;
+    while (left && i < 48) {
+        k = vae__utf8_seq(p, left);
+        if (k == 0) k = 1;
+        if (i + k > 48) break;
+        if (k == 1) q[i++] = (char)((p[0] < 0x20 || p[0] == 0x7F || p[0] >= 0x80) ? '?' : p[0]);
+        else { memcpy(q + i, p, k); i += k; }
+        p += k;
+        left -= k;
+    }
+    if (left) { memcpy(q + i, "...", 3); i += 3; }
+    q[i] = 0;
+    return q;
+}
+
+/* ---- header JSON parser ---------------------------------------------------------------------
+   Schema-directed and iterative: the only containers are the top object, the __metadata__
+   object, tensor entry objects and integer arrays, so any other nesting is a type error at its
+   first byte and 100,000 '[' cost one comparison. Runs twice over the same bytes: pass 1
+   (store == 0) validates, counts entries and measures persistent string bytes; pass 2 fills
+   the block sized from those counts. Decoded strings are never longer than their JSON form
+   (an escape of k bytes decodes to < k bytes, and the closing quote pays for the NUL). */
+typedef struct vae__jp {
+    const unsigned char *s, *p, *e; /* header start, cursor, end */
+    uint64_t data_len;              /* bytes after the header */
+    char *err;
+    char *sb;                       /* decoded strings */
+    size_t scap, slen, shigh;       /* shigh: high-water mark, incl. rewound scratch strings */
+    int store;
+    vae__st_tensor *t;
+    const char **mk;
+    int n, nmeta;
+} vae__jp;
+
+static void vae__jp_ws(vae__jp *j)
+{
+    while (j->p < j->e && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
+}
+
+static int vae__jp_unexpected(vae__jp *j, const char *expected)
+{
+    unsigned long off = (unsigned long)(j->p - j->s);
+    if (j->p >= j->e)
+        vae__errf(j->err, "header byte %lu: unexpected end of header, expected %s", off, expected);
+    else if (*j->p >= 0x20 && *j->p < 0x7F)
+        vae__errf(j->err, "header byte %lu: unexpected '%c', expected %s", off, *j->p, expected);
+    else
+        vae__errf(j->err, "header byte %lu: unexpected byte 0x%02X, expected %s", off, *j->p, expected);
+    return 1;
+}
+
+static int vae__jp_expect(vae__jp *j, int c, const char *expected)
+{
+    vae__jp_ws(j);
+    if (j->p >= j->e || *j->p != c) return vae__jp_unexpected(j, expected);
+    j->p++;
+    return 0;
+}
+
+static int vae__jp_put(vae__jp *j, const unsigned char *b, size_t n)
+{
+    if (n > j->scap - j->slen) { /* unreachable given the bound above; kept as a guard */
+        vae__errf(j->err, "header: internal string buffer overflow");
+        return 1;
+    }
+    memcpy(j->sb + j->slen, b, n);
+    j->slen += n;
+    if (j->slen > j->shigh) j->shigh = j->slen;
+    return 0;
+}
+
+static long vae__jp_hex4(const unsigned char *p)
+{
+    long v = 0;
+    int i, d;
+    for (i = 0; i < 4; i++) {
+        unsigned c = p[i];
+        if (c >= '0' && c <= '9') d = (int)(c - '0');
+        else if (c >= 'a' && c <= 'f') d = (int)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') d = (int)(c - 'A' + 10);
+        else return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* Decode the JSON string at the cursor into j->sb (NUL-terminated); *out points at it. */
+static int vae__jp_str(vae__jp *j, const char **out)
+{
+    size_t start = j->slen;
+    unsigned char u[4];
+    vae__jp_ws(j);
+    if (j->p >= j->e || *j->p != '"') return vae__jp_unexpected(j, "a string");
+    j->p++;
+    for (;;) {
+        unsigned c;
+        unsigned long off = (unsigned long)(j->p - j->s);
+        if (j->p >= j->e) {
+            vae__errf(j->err, "header byte %lu: unterminated string", off);
+            return 1;
+        }
+        c = *j->p;
+        if (c == '"') { j->p++; break; }
+        if (c < 0x20) {
+            vae__errf(j->err, "header byte %lu: raw control byte 0x%02X in a string", off, c);
+            return 1;
+        }
+        if (c == '\\') {
+            long cp, lo;
+            size_t k;
+            if (j->e - j->p < 2) {
+                vae__errf(j->err, "header byte %lu: unterminated string", off);
+                return 1;
+            }
+            c = j->p[1];
+            j->p += 2;
+            switch (c) {
+            case '"': case '\\': case '/': u[0] = (unsigned char)c; break;
+            case 'b': u[0] = 8; break;
+            case 'f': u[0] = 12; break;
+            case 'n': u[0] = 10; break;
+            case 'r': u[0] = 13; break;
+            case 't': u[0] = 9; break;
+            case 'u':
+                if (j->e - j->p < 4 || (cp = vae__jp_hex4(j->p)) < 0) {
+                    vae__errf(j->err, "header byte %lu: bad \\u escape (need 4 hex digits)", off);
+                    return 1;
+                }
+                j->p += 4;
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    if (j->e - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' ||
+                        (lo = vae__jp_hex4(j->p + 2)) < 0xDC00 || lo > 0xDFFF) {
+                        vae__errf(j->err, "header byte %lu: high surrogate \\u%04lX not followed by a low surrogate", off, (unsigned long)cp);
+                        return 1;
+                    }
+                    j->p += 6;
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                    vae__errf(j->err, "header byte %lu: lone low surrogate \\u%04lX", off, (unsigned long)cp);
+                    return 1;
+                }
+                if (cp == 0) {
+                    vae__errf(j->err, "header byte %lu: \\u0000 in a string is not supported", off);
+                    return 1;
+                }
+                if (cp < 0x80) { u[0] = (unsigned char)cp; k = 1; }
+                else if (cp < 0x800) {
+                    u[0] = (unsigned char)(0xC0 | (cp >> 6));
+                    u[1] = (unsigned char)(0x80 | (cp & 63)); k = 2;
+                } else if (cp < 0x10000) {
+                    u[0] = (unsigned char)(0xE0 | (cp >> 12));
+                    u[1] = (unsigned char)(0x80 | ((cp >> 6) & 63));
+                    u[2] = (unsigned char)(0x80 | (cp & 63)); k = 3;
+                } else {
+                    u[0] = (unsigned char)(0xF0 | (cp >> 18));
+                    u[1] = (unsigned char)(0x80 | ((cp >> 12) & 63));
+                    u[2] = (unsigned char)(0x80 | ((cp >> 6) & 63));
+                    u[3] = (unsigned char)(0x80 | (cp & 63)); k = 4;
+                }
+                if (vae__jp_put(j, u, k)) return 1;
+                continue;
+            default:
+                vae__errf(j->err, "header byte %lu: invalid escape in a string", off);
+                return 1;
+            }
+            if (vae__jp_put(j, u, 1)) return 1;
+        } else {
+            size_t k = vae__utf8_seq(j->p, (size_t)(j->e - j->p));
+            if (!k) {
+                vae__errf(j->err, "header byte %lu: invalid UTF-8 (byte 0x%02X)", off, c);
+                return 1;
+            }
+            if (vae__jp_put(j, j->p, k)) return 1;
+            j->p += k;
+        }
+    }
+    u[0] = 0;
+    if (vae__jp_put(j, u, 1)) return 1;
+    *out = j->sb + start;
+    return 0;
+}
+
+/* A JSON number that must be a plain integer in [0, 2^64-1]; ctx names it in errors. */
+static int vae__jp_u64(vae__jp *j, uint64_t *v, const char *ctx)
+{
+    uint64_t x = 0;
+    unsigned c;
+    vae__jp_ws(j);
+    if (j->p >= j->e) return vae__jp_unexpected(j, "an integer");
+    c = *j->p;
+    if (c == '-') { vae__errf(j->err, "%s is negative", ctx); return 1; }
+    if (c == '"') { vae__errf(j->err, "%s is a string, expected an integer", ctx); return 1; }
+    if (c < '0' || c > '9') {
+        vae__errf(j->err, "%s is not an integer", ctx);
+        return 1;
+    }
+    if (c == '0' && j->e - j->p > 1 && j->p[1] >= '0' && j->p[1] <= '9') {
+        vae__errf(j->err, "%s has a leading zero (invalid JSON)", ctx);
+        return 1;
+    }
+    while (j->p < j->e && *j->p >= '0' && *j->p <= '9') {
+        unsigned d = (unsigned)(*j->p - '0');
+        if (x > (UINT64_MAX - d) / 10) {
+            vae__errf(j->err, "%s exceeds 2^64-1", ctx);
+            return 1;
+        }
+        x = x * 10 + d;
+        j->p++;
+    }
+    if (j->p < j->e && *j->p == '.') { vae__errf(j->err, "%s has a fraction, expected an integer", ctx); return 1; }
+    if (j->p < j->e && (*j->p == 'e' || *j->p == 'E')) {
+        vae__errf(j->err, "%s has an exponent, expected a plain integer", ctx);
+        return 1;
+    }
+    *v = x;
+    return 0;
+}
+
+/* '[' integers ']' with at most maxn entries. */
+static int vae__jp_uarr(vae__jp *j, const char *qn, const char *field, uint64_t *out, int maxn, int *count)
+{
+    char ctx[128];
+    int k = 0;
+    vae__jp_ws(j);
+    if (j->p >= j->e || *j->p != '[') {
+        vae__errf(j->err, "tensor '%s': %s must be an array of integers", qn, field);
+        return 1;
+    }
+    j->p++;
+    vae__jp_ws(j);
+    if (j->p < j->e && *j->p == ']') { j->p++; *count = 0; return 0; }
+    for (;;) {
+        if (k == maxn) {
+            if (maxn == 2) vae__errf(j->err, "tensor '%s': data_offsets must have exactly 2 entries (got more)", qn);
+            else vae__errf(j->err, "tensor '%s': %s has more than %d dimensions", qn, field, maxn);
+            return 1;
+        }
+        snprintf(ctx, sizeof ctx, "tensor '%s': %s[%d]", qn, field, k);
+        if (vae__jp_u64(j, &out[k], ctx)) return 1;
+        k++;
+        vae__jp_ws(j);
+        if (j->p < j->e && *j->p == ',') { j->p++; continue; }
+        if (j->p < j->e && *j->p == ']') { j->p++; break; }
+        return vae__jp_unexpected(j, "',' or ']' in an integer array");
+    }
+    *count = k;
+    return 0;
+}
+
+static int vae__jp_tensor(vae__jp *j, const char *name)
+{
+    char q[64], q2[64];
+    int have = 0, dtype = 0, ndim = 0, noff = 0;
+    uint64_t shape[VAE__ST_MAX_DIMS] = {0}, off[2] = {0, 0}, nb = 0;
+    vae__st_q(q, name);
+    vae__jp_ws(j);
+    if (j->p >= j->e || *j->p != '{') {
+        vae__errf(j->err, "tensor '%s': entry must be a JSON object", q);
+        return 1;
+    }
+    j->p++;
+    vae__jp_ws(j);
+    if (j->p < j->e && *j->p == '}') j->p++;
+    else for (;;) {
+        const char *key, *val;
+        size_t mark = j->slen; /* keys and dtype strings are scratch: rewind after use */
+        int bit;
+        if (vae__jp_str(j, &key)) return 1;
+        if (vae__jp_expect(j, ':', "':'")) return 1;
+        bit = !strcmp(key, "dtype") ? 1 : !strcmp(key, "shape") ? 2 : !strcmp(key, "data_offsets") ? 4 : 0;
+        if (!bit) {
+            vae__errf(j->err, "tensor '%s': unknown key '%s'", q, vae__st_q(q2, key));
+            return 1;
+        }
+        if (have & bit) {
+            vae__errf(j->err, "tensor '%s': duplicate key '%s'", q, key);
+            return 1;
+        }
+        have |= bit;
+        if (bit == 1) {
+            vae__jp_ws(j);
+            if (j->p >= j->e || *j->p != '"') {
+                vae__errf(j->err, "tensor '%s': dtype must be a string", q);
+                return 1;
+            }
+            if (vae__jp_str(j, &val)) return 1;
+            dtype = !strcmp(val, "F32") ? VAE__DT_F32 : !strcmp(val, "I64") ? VAE__DT_I64
+                  : !strcmp(val, "U8") ? VAE__DT_U8 : 0;
+            if (!dtype) {
+                vae__errf(j->err, "tensor '%s': unsupported dtype '%s' (vae.h reads F32, I64, U8)", q, vae__st_q(q2, val));
+                return 1;
+            }
+        } else if (bit == 2) {
+            if (vae__jp_uarr(j, q, "shape", shape, VAE__ST_MAX_DIMS, &ndim)) return 1;
+        } else {
+            if (vae__jp_uarr(j, q, "data_offsets", off, 2, &noff)) return 1;
+            if (noff != 2) {
+                vae__errf(j->err, "tensor '%s': data_offsets must have exactly 2 entries (got %d)", q, noff);
+                return 1;
+            }
+        }
+        j->slen = mark;
+        vae__jp_ws(j);
+        if (j->p < j->e && *j->p == ',') { j->p++; continue; }
+        if (j->p < j->e && *j->p == '}') { j->p++; break; }
+        return vae__jp_unexpected(j, "',' or '}' in a tensor entry");
+    }
+    if (have != 7) {
+        vae__errf(j->err, "tensor '%s': missing %s", q,
+                  !(have & 1) ? "dtype" : !(have & 2) ? "shape" : "data_offsets");
+        return 1;
+    }
+    if (off[1] < off[0]) {
+        vae__errf(j->err, "tensor '%s': data_offsets end %llu < begin %llu", q,
+                  (unsigned long long)off[1], (unsigned long long)off[0]);
+        return 1;
+    }
+    if (off[1] > j->data_len) {
+        vae__errf(j->err, "tensor '%s': data_offsets end %llu is past the end of the file (data section is %llu bytes)",
+                  q, (unsigned long long)off[1], (unsigned long long)j->data_len);
+        return 1;
+    }
+    if (vae__st_nbytes(dtype, ndim, shape, &nb)) {
+        vae__errf(j->err, "tensor '%s': shape is too large (byte size overflows 64 bits)", q);
+        return 1;
+    }
+    if (nb != off[1] - off[0]) {
+        vae__errf(j->err, "tensor '%s': shape and dtype %s need %llu bytes but data_offsets span %llu", q,
+                  vae__st_dtype_name(dtype), (unsigned long long)nb, (unsigned long long)(off[1] - off[0]));
+        return 1;
+    }
+    if (j->n == INT_MAX) { vae__errf(j->err, "header: too many tensors"); return 1; }
+    if (j->store) {
+        vae__st_tensor *t = &j->t[j->n];
+        t->name = name;
+        t->dtype = dtype;
+        t->ndim = ndim;
+        memset(t->shape, 0, sizeof t->shape);
+        if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof shape[0]);
+        t->begin = off[0];
+        t->end = off[1];
+        t->data = NULL;
+    }
+    j->n++;
+    return 0;
+}
+
+static int vae__jp_meta(vae__jp *j)
+{
+    char q[64];
+    vae__jp_ws(j);
+    if (j->p >= j->e || *j->p != '{') {
+        vae__errf(j->err, "__metadata__ must be a JSON object of string values (a tensor may not be named __metadata__)");
+        return 1;
+    }
+    j->p++;
+    vae__jp_ws(j);
+    if (j->p < j->e && *j->p == '}') { j->p++; return 0; }
+    for (;;) {
+        const char *key, *val;
+        if (vae__jp_str(j, &key)) return 1;
+        if (vae__jp_expect(j, ':', "':'")) return 1;
+        vae__jp_ws(j);
+        if (j->p >= j->e || *j->p != '"') {
+            vae__errf(j->err, "__metadata__ key '%s': value must be a string (__metadata__ maps strings to strings; no tensor may be named __metadata__)", vae__st_q(q, key));
+            return 1;
+        }
+        /* the value is decoded right after the key's NUL; vae__st_parse relies on that to
+           re-pair keys and values after sorting the keys alone */
+        if (vae__jp_str(j, &val)) return 1;
+        if (j->nmeta == INT_MAX) { vae__errf(j->err, "header: too many metadata entries"); return 1; }
+        if (j->store) j->mk[j->nmeta] = key;
+        j->nmeta++;
+        vae__jp_ws(j);
+        if (j->p < j->e && *j->p == ',') { j->p++; continue; }
+        if (j->p < j->e && *j->p == '}') { j->p++; return 0; }
+        return vae__jp_unexpected(j, "',' or '}' in __metadata__");
+    }
+}
+
+static int vae__jp_header(vae__jp *j)
+{
+    int seen_meta = 0;
+    vae__jp_ws(j);
+    if (j->p >= j->e) { vae__errf(j->err, "header is empty (expected a JSON object)"); return 1; }
+    if (*j->p != '{') return vae__jp_unexpected(j, "'{' (the header must be a JSON object)");
+    j->p++;
+    vae__jp_ws(j);
+    if (j->p < j->e && *j->p == '}') j->p++;
+    else for (;;) {
+        const char *key;
+        size_t mark = j->slen;
+        if (vae__jp_str(j, &key)) return 1;
+        if (vae__jp_expect(j, ':', "':'")) return 1;
+        if (!strcmp(key, "__metadata__")) {
+            if (seen_meta) { vae__errf(j->err, "header: duplicate __metadata__"); return 1; }
+            seen_meta = 1;
+            j->slen = mark;
+            if (vae__jp_meta(j)) return 1;
+        } else if (vae__jp_tensor(j, key)) return 1;
+        vae__jp_ws(j);
+        if (j->p < j->e && *j->p == ',') { j->p++; continue; }
+        if (j->p < j->e && *j->p == '}') { j->p++; break; }
+        return vae__jp_unexpected(j, "',' or '}' in the header object");
+    }
+    vae__jp_ws(j);
+    if (j->p < j->e) return vae__jp_unexpected(j, "only whitespace after the closing '}'");
+    return 0;
+}
+
+static int vae__st_cmp_name(const void *a, const void *b)
+{
+    return strcmp(((const vae__st_tensor *)a)->name, ((const vae__st_tensor *)b)->name);
+}
+
+static int vae__st_cmp_off(const void *a, const void *b)
+{
+    const vae__st_tensor *x = (const vae__st_tensor *)a, *y = (const vae__st_tensor *)b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    if (x->end != y->end) return x->end < y->end ? -1 : 1;
+    return strcmp(x->name, y->name); /* unique names make the order total, hence deterministic */
+}
+
+static int vae__st_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+VAE__MAYBE_UNUSED static void vae__st_free(vae__st *st)
+{
+    if (!st) return;
+    VAE_FREE(st->mem);
+    memset(st, 0, sizeof *st);
+}
+
+VAE__MAYBE_UNUSED static int vae__st_parse(vae__st *st, const unsigned char *file, size_t size, char *err)
+{
+    char q[64], q2[64];
+    vae__jp j;
+    uint64_t hlen, cursor;
+    size_t tbytes, pbytes, total;
+    char *scratch;
+    unsigned char *mem;
+    int i;
+    memset(st, 0, sizeof *st);
+    if (size < 8) {
+        vae__errf(err, "file is %lu bytes, too short for the 8-byte header length", (unsigned long)size);
+        return 1;
+    }
+    hlen = 0;
+    for (i = 7; i >= 0; i--) hlen = (hlen << 8) | file[i];
+    if (hlen > VAE__ST_MAX_HEADER) {
+        vae__errf(err, "header length %llu exceeds the %lu-byte limit", (unsigned long long)hlen,
+                  (unsigned long)VAE__ST_MAX_HEADER);
+        return 1;
+    }
+    if (hlen > (uint64_t)(size - 8)) {
+        vae__errf(err, "header length %llu runs past the end of the %lu-byte file",
+                  (unsigned long long)hlen, (unsigned long)size);
+        return 1;
+    }
+    memset(&j, 0, sizeof j);
+    j.s = j.p = file + 8;
+    j.e = j.s + (size_t)hlen;
+    j.data_len = (uint64_t)(size - 8 - (size_t)hlen);
+    j.err = err;
+    j.scap = (size_t)hlen + 1;
+    scratch = (char *)VAE_MALLOC(j.scap);
+    if (!scratch) { vae__errf(err, "out of memory (%lu bytes for the header)", (unsigned long)j.scap); return 1; }
+    j.sb = scratch;
+    if (vae__jp_header(&j)) { VAE_FREE(scratch); return 1; }
+    VAE_FREE(scratch);
+
+    /* both counts are < hlen <= 1e8, so only 32-bit size_t can overflow here */
+    if ((size_t)j.n > SIZE_MAX / sizeof(vae__st_tensor) || (size_t)j.nmeta > SIZE_MAX / (2 * sizeof(char *))) {
+        vae__errf(err, "header: too many entries for this address space");
+        return 1;
+    }
+    tbytes = (size_t)j.n * sizeof(vae__st_tensor);
+    pbytes = (size_t)j.nmeta * 2 * sizeof(char *);
+    /* pass 2 must also hold the keys and dtype strings that are decoded and then rewound */
+    if (pbytes > SIZE_MAX - tbytes || j.shigh > SIZE_MAX - tbytes - pbytes - 1) {
+        vae__errf(err, "header: too many entries for this address space");
+        return 1;
+    }
+    total = tbytes + pbytes + j.shigh + 1;
+    mem = (unsigned char *)VAE_MALLOC(total);
+    if (!mem) { vae__errf(err, "out of memory (%lu bytes for the tensor table)", (unsigned long)total); return 1; }
+    j.t = (vae__st_tensor *)(void *)mem;
+    j.mk = (const char **)(void *)(mem + tbytes);
+    j.sb = (char *)(mem + tbytes + pbytes);
+    j.scap = j.shigh + 1;
+    j.slen = 0;
+    j.p = j.s;
+    j.n = j.nmeta = 0;
+    j.store = 1;
+    if (vae__jp_header(&j)) { VAE_FREE(mem); return 1; } /* cannot happen: same bytes as pass 1 */
+
+    st->mem = mem;
+    st->t = j.t;
+    st->n = j.n;
+    st->meta_key = j.mk;
+    st->meta_val = j.mk + j.nmeta;
+    st->nmeta = j.nmeta;
+
+    if (st->n > 1) {
+        qsort(st->t, (size_t)st->n, sizeof *st->t, vae__st_cmp_name);
+        for (i = 1; i < st->n; i++)
+            if (!strcmp(st->t[i - 1].name, st->t[i].name)) {
+                vae__errf(err, "duplicate tensor name '%s'", vae__st_q(q, st->t[i].name));
+                vae__st_free(st);
+                return 1;
+            }
+    }
+    if (st->nmeta > 1) {
+        qsort(st->meta_key, (size_t)st->nmeta, sizeof(char *), vae__st_cmp_str);
+        for (i = 1; i < st->nmeta; i++)
+            if (!strcmp(st->meta_key[i - 1], st->meta_key[i])) {
+                vae__errf(err, "__metadata__: duplicate key '%s'", vae__st_q(q, st->meta_key[i]));
+                vae__st_free(st);
+                return 1;
+            }
+    }
+    for (i = 0; i < st->nmeta; i++) st->meta_val[i] = st->meta_key[i] + strlen(st->meta_key[i]) + 1;
+
+    if (st->n > 1) qsort(st->t, (size_t)st->n, sizeof *st->t, vae__st_cmp_off);
+    cursor = 0;
+    for (i = 0; i < st->n; i++) {
+        vae__st_tensor *t = &st->t[i];
+        if (t->begin > cursor) {
+            vae__errf(err, "tensor '%s': data_offsets begin %llu leaves a gap (expected %llu)",
+                      vae__st_q(q, t->name), (unsigned long long)t->begin, (unsigned long long)cursor);
+            vae__st_free(st);
+            return 1;
+        }
+        if (t->begin < cursor) {
+            vae__errf(err, "tensor '%s': data_offsets [%llu,%llu] overlap tensor '%s' (ends at %llu)",
+                      vae__st_q(q, t->name), (unsigned long long)t->begin, (unsigned long long)t->end,
+                      vae__st_q(q2, st->t[i - 1].name), (unsigned long long)cursor);
+            vae__st_free(st);
+            return 1;
+        }
+        cursor = t->end;
+        t->data = file + 8 + (size_t)hlen + (size_t)t->begin;
+    }
+    if (cursor != j.data_len) {
+        vae__errf(err, "file has %llu trailing bytes after the last tensor's data",
+                  (unsigned long long)(j.data_len - cursor));
+        vae__st_free(st);
+        return 1;
+    }
+    return 0;
+}
+
+VAE__MAYBE_UNUSED static const vae__st_tensor *vae__st_find(const vae__st *st, const char *name)
+{
+    int i;
+    for (i = 0; i < st->n; i++)
+        if (!strcmp(st->t[i].name, name)) return &st->t[i];
+    return NULL;
+}
+
+VAE__MAYBE_UNUSED static const char *vae__st_meta(const vae__st *st, const char *key)
+{
+    int lo = 0, hi = st->nmeta - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(st->meta_key[mid], key);
+        if (!c) return st->meta_val[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return NULL;
+}
+
+VAE__MAYBE_UNUSED static int vae__file_read(const char *path, unsigned char **buf, size_t *size, char *err)
+{
+    char q[64];
+    FILE *f;
+    long len;
+    size_t n, got;
+    unsigned char *b;
+    *buf = NULL;
+    *size = 0;
+    f = fopen(path, "rb");
+    if (!f) { vae__errf(err, "cannot open '%s' for reading", vae__st_q(q, path)); return 1; }
+    if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        vae__errf(err, "'%s': cannot determine the size (not a seekable regular file?)", vae__st_q(q, path));
+        fclose(f);
+        return 1;
+    }
+    if ((unsigned long long)len > (unsigned long long)VAE__FILE_MAX) {
+        vae__errf(err, "'%s': %llu bytes is larger than the %llu-byte limit", vae__st_q(q, path),
+                  (unsigned long long)len, (unsigned long long)VAE__FILE_MAX);
+        fclose(f);
+        return 1;
+    }
+    n = (size_t)len;
+    b = (unsigned char *)VAE_MALLOC(n + 1); /* +1: malloc(0) may return NULL */
+    if (!b) {
+        vae__errf(err, "'%s': out of memory (%lu bytes)", vae__st_q(q, path), (unsigned long)n);
+        fclose(f);
+        return 1;
+    }
+    got = fread(b, 1, n, f);
+    if (got != n || ferror(f)) {
+        vae__errf(err, "'%s': read error after %lu of %lu bytes", vae__st_q(q, path), (unsigned long)got, (unsigned long)n);
+        VAE_FREE(b);
+        fclose(f);
+        return 1;
+    }
+    if (fgetc(f) != EOF) {
+        vae__errf(err, "'%s': file grew while being read", vae__st_q(q, path));
+        VAE_FREE(b);
+        fclose(f);
+        return 1;
+    }
+    fclose(f); /* read-only stream: nothing buffered that could be lost */
+    *buf = b;
+    *size = n;
+    return 0;
+}
+
+/* ---- atomic file output -------------------------------------------------------------------- */
+typedef struct vae__afile {
+    FILE *f;
+    char *tmp;          /* path + ".tmp" + 8 hex digits; VAE_MALLOC'd */
+    const char *path;
+    uint64_t written;
+    long long fail_at;  /* test hook, -1 = never */
+} vae__afile;
+
+static void vae__afile_abort(vae__afile *a)
+{
+    if (a->f) { fclose(a->f); a->f = NULL; }
+    if (a->tmp) { remove(a->tmp); VAE_FREE(a->tmp); a->tmp = NULL; }
+}
+
+static int vae__afile_open(vae__afile *a, const char *path, long long fail_at, char *err)
+{
+    static const char hex[] = "0123456789abcdef";
+    char q[64];
+    size_t plen = strlen(path);
+    uint32_t h = 2166136261u;
+    uintptr_t addr;
+    int attempt;
+    size_t i;
+    memset(a, 0, sizeof *a);
+    a->path = path;
+    a->fail_at = fail_at;
+    if (plen > SIZE_MAX - 16) { vae__errf(err, "path too long"); return 1; }
+    a->tmp = (char *)VAE_MALLOC(plen + 16);
+    if (!a->tmp) { vae__errf(err, "out of memory"); return 1; }
+    /* No global counter allowed: mix the path with a stack and a heap address, which ASLR
+       varies per process, and step on collisions with an existing file. */
+    for (i = 0; i < plen; i++) h = (h ^ (unsigned char)path[i]) * 16777619u;
+    addr = (uintptr_t)(void *)&h ^ ((uintptr_t)(void *)a->tmp << 7);
+    for (i = 0; i < sizeof addr; i++) h = (h ^ (uint32_t)((addr >> (8 * i)) & 255)) * 16777619u;
+    memcpy(a->tmp, path, plen);
+    memcpy(a->tmp + plen, ".tmp", 4);
+    for (attempt = 0; attempt < 64; attempt++) {
+        FILE *probe;
+        uint32_t x = h + (uint32_t)attempt * 0x9E3779B9u;
+        x ^= x >> 15; x *= 0x2C1B3C6Du; x ^= x >> 12;
+        for (i = 0; i < 8; i++) a->tmp[plen + 4 + i] = hex[(x >> (28 - 4 * i)) & 15];
+        a->tmp[plen + 12] = 0;
+        probe = fopen(a->tmp, "rb");
+        if (probe) { fclose(probe); continue; }
+        a->f = fopen(a->tmp, "wb");
+        if (!a->f) {
+            vae__errf(err, "cannot create temporary file next to '%s'", vae__st_q(q, path));
+            VAE_FREE(a->tmp);
+            a->tmp = NULL; /* nothing was created, so nothing to remove */
+            return 1;
+        }
+        return 0;
+    }
+    vae__errf(err, "cannot find an unused temporary name next to '%s'", vae__st_q(q, path));
+    VAE_FREE(a->tmp);
+    a->tmp = NULL;
+    return 1;
+}
+
+/* On failure the temp file is already removed. */
+static int vae__afile_write(vae__afile *a, const void *p, size_t n, char *err)
+{
+    char q[64];
+    if (a->fail_at >= 0 && (uint64_t)n > (uint64_t)a->fail_at - a->written) {
+        size_t k = (size_t)((uint64_t)a->fail_at - a->written);
+        if (k) fwrite(p, 1, k, a->f);
+        vae__errf(err, "writing '%s': simulated write failure at byte %lld", vae__st_q(q, a->path), a->fail_at);
+        vae__afile_abort(a);
+        return 1;
+    }
+    if (n && fwrite(p, 1, n, a->f) != n) {
+        vae__errf(err, "writing '%s': write failed after %llu bytes (disk full?)", vae__st_q(q, a->path),
+                  (unsigned long long)a->written);
+        vae__afile_abort(a);
+        return 1;
+    }
+    a->written += n;
+    return 0;
+}
+
+static int vae__afile_commit(vae__afile *a, char *err)
+{
+    char q[64];
+    int rc;
+    if (fflush(a->f) != 0 || ferror(a->f)) {
+        vae__errf(err, "writing '%s': flush failed (disk full?)", vae__st_q(q, a->path));
+        vae__afile_abort(a);
+        return 1;
+    }
+#if defined(VAE__HAVE_FSYNC)
+    if (fsync(fileno(a->f)) != 0) {
+        vae__errf(err, "writing '%s': fsync failed", vae__st_q(q, a->path));
+        vae__afile_abort(a);
+        return 1;
+    }
+#elif defined(_WIN32)
+    if (_commit(_fileno(a->f)) != 0) {
+        vae__errf(err, "writing '%s': _commit failed", vae__st_q(q, a->path));
+        vae__afile_abort(a);
+        return 1;
+    }
+#endif
+    rc = fclose(a->f);
+    a->f = NULL; /* closed even when fclose fails: never fclose twice */
+    if (rc != 0) {
+        vae__errf(err, "writing '%s': close failed (disk full?)", vae__st_q(q, a->path));
+        vae__afile_abort(a);
+        return 1;
+    }
+    rc = rename(a->tmp, a->path);
+#if defined(_WIN32)
+    if (rc != 0) rc = (remove(a->path) != 0) || rename(a->tmp, a->path) != 0;
+#endif
+    if (rc != 0) {
+        vae__errf(err, "cannot rename the temporary file over '%s'", vae__st_q(q, a->path));
+        vae__afile_abort(a);
+        return 1;
+    }
+#if defined(VAE__HAVE_FSYNC)
+    {
+        /* Make the rename itself durable. Best effort: the new file is already in place, so a
+           failure here must not be reported as "target untouched". */
+        char *d = a->tmp;
+        char *slash = strrchr(strcpy(d, a->path), '/');
+        FILE *df;
+        if (!slash) strcpy(d, ".");
+        else if (slash == d) d[1] = 0;
+        else *slash = 0;
+        df = fopen(d, "r");
+        if (df) { (void)fsync(fileno(df)); fclose(df); }
+    }
+#endif
+    VAE_FREE(a->tmp);
+    a->tmp = NULL;
+    return 0;
+}
+
+VAE__MAYBE_UNUSED static int vae__file_write_atomic_ex(const char *path, const void *data, size_t size, long long fail_at, char *err)
+{
+    vae__afile a;
+    if (vae__afile_open(&a, path, fail_at, err)) return 1;
+    if (vae__afile_write(&a, data, size, err)) return 1;
+    return vae__afile_commit(&a, err);
+}
+
+VAE__MAYBE_UNUSED static int vae__file_write_atomic(const char *path, const void *data, size_t size, char *err)
+{
+    return vae__file_write_atomic_ex(path, data, size, -1, err);
+}
+
+/* ---- safetensors writer -------------------------------------------------------------------- */
+typedef struct vae__sbuf { char *b; size_t n; int ovf; } vae__sbuf; /* b == NULL: measure only */
+
+static void vae__sb_putn(vae__sbuf *s, const char *p, size_t n)
+{
+    if (s->ovf) return;
+    if (n > SIZE_MAX - s->n) { s->ovf = 1; return; }
+    if (s->b) memcpy(s->b + s->n, p, n);
+    s->n += n;
+}
+
+static void vae__sb_puts(vae__sbuf *s, const char *p) { vae__sb_putn(s, p, strlen(p)); }
+
+static void vae__sb_u64(vae__sbuf *s, uint64_t v)
+{
+    char d[20];
+    int i = 20;
+    do { d[--i] = (char)('0' + (int)(v % 10)); v /= 10; } while (v);
+    vae__sb_putn(s, d + i, (size_t)(20 - i));
+}
+
+static void vae__sb_jstr(vae__sbuf *s, const char *str)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)str;
+    vae__sb_putn(s, "\"", 1);
+    for (; *p; p++) {
+        char e[7];
+        if (*p == '"' || *p == '\\') { e[0] = '\\'; e[1] = (char)*p; vae__sb_putn(s, e, 2); }
+        else if (*p == '\n') vae__sb_putn(s, "\\n", 2);
+        else if (*p == '\t') vae__sb_putn(s, "\\t", 2);
+        else if (*p == '\r') vae__sb_putn(s, "\\r", 2);
+        else if (*p < 0x20) {
+            memcpy(e, "\\u00", 4);
+            e[4] = hex[*p >> 4];
+            e[5] = hex[*p & 15];
+            vae__sb_putn(s, e, 6);
+        } else vae__sb_putn(s, (const char *)p, 1); /* UTF-8 passes through: validated before */
+    }
+    vae__sb_putn(s, "\"", 1);
+}
+
+/* Emits the JSON header without padding; the caller measures first (s->b == NULL). */
+static void vae__st_emit(vae__sbuf *s, const vae__st_out *t, int n, const char *const *mk,
+                         const char *const *mv, int nmeta)
+{
+    uint64_t cursor = 0, nb = 0;
+    int i, d;
+    vae__sb_putn(s, "{", 1);
+    if (nmeta > 0) {
+        vae__sb_puts(s, "\"__metadata__\":{");
+        for (i = 0; i < nmeta; i++) {
+            if (i) vae__sb_putn(s, ",", 1);
+            vae__sb_jstr(s, mk[i]);
+            vae__sb_putn(s, ":", 1);
+            vae__sb_jstr(s, mv[i]);
+        }
+        vae__sb_putn(s, "}", 1);
+    }
+    for (i = 0; i < n; i++) {
+        if (i || nmeta > 0) vae__sb_putn(s, ",", 1);
+        vae__sb_jstr(s, t[i].name);
+        vae__sb_puts(s, ":{\"dtype\":\"");
+        vae__sb_puts(s, vae__st_dtype_name(t[i].dtype));
+        vae__sb_puts(s, "\",\"shape\":[");
+        for (d = 0; d < t[i].ndim; d++) {
+            if (d) vae__sb_putn(s, ",", 1);
+            vae__sb_u64(s, t[i].shape[d]);
+        }
+        vae__sb_puts(s, "],\"data_offsets\":[");
+        (void)vae__st_nbytes(t[i].dtype, t[i].ndim, t[i].shape, &nb); /* validated by the caller */
+        vae__sb_u64(s, cursor);
+        vae__sb_putn(s, ",", 1);
+        cursor += nb;
+        vae__sb_u64(s, cursor);
+        vae__sb_puts(s, "]}");
+    }
+    vae__sb_putn(s, "}", 1);
+}
+
+static int vae__is_big_endian(void)
+{
+    const uint32_t one = 1;
+    unsigned char c;
+    memcpy(&c, &one, 1);
+    return c == 0;
+}
+
+VAE__MAYBE_UNUSED static int vae__st_save_ex(const char *path, const vae__st_out *t, int n, const char *const *mk,
+                           const char *const *mv, int nmeta, long long fail_at, char *err)
+{
+    char q[64];
+    uint64_t data_total = 0, nb = 0, hlen;
+    size_t hsize, pad, cnt;
+    const char **sorted;
+    vae__sbuf sb;
+    vae__afile a;
+    unsigned char *hdr;
+    int i, k;
+    if (n < 0 || nmeta < 0 || (n > 0 && !t) || (nmeta > 0 && (!mk || !mv)) || !path) {
+        vae__errf(err, "vae__st_save: invalid arguments");
+        return 1;
+    }
+    for (i = 0; i < n; i++) {
+        if (!t[i].name) { vae__errf(err, "tensor #%d has no name", i); return 1; }
+        vae__st_q(q, t[i].name);
+        if (!vae__utf8_valid(t[i].name)) { vae__errf(err, "tensor '%s': name is not valid UTF-8", q); return 1; }
+        if (!strcmp(t[i].name, "__metadata__")) { vae__errf(err, "a tensor may not be named __metadata__"); return 1; }
+        if (!vae__st_dtype_size(t[i].dtype)) { vae__errf(err, "tensor '%s': unknown dtype %d", q, t[i].dtype); return 1; }
+        if (t[i].ndim < 0 || t[i].ndim > VAE__ST_MAX_DIMS) {
+            vae__errf(err, "tensor '%s': rank %d is outside 0..%d", q, t[i].ndim, VAE__ST_MAX_DIMS);
+            return 1;
+        }
+        if (vae__st_nbytes(t[i].dtype, t[i].ndim, t[i].shape, &nb) || nb > (uint64_t)SIZE_MAX ||
+            nb > UINT64_MAX - data_total) {
+            vae__errf(err, "tensor '%s': byte size overflows", q);
+            return 1;
+        }
+        if (nb && !t[i].data) { vae__errf(err, "tensor '%s': data is NULL", q); return 1; }
+        data_total += nb;
+    }
+    for (i = 0; i < nmeta; i++) {
+        if (!mk[i] || !mv[i]) { vae__errf(err, "metadata entry #%d is NULL", i); return 1; }
+        if (!vae__utf8_valid(mk[i]) || !vae__utf8_valid(mv[i])) {
+            vae__errf(err, "metadata '%s': not valid UTF-8", vae__st_q(q, mk[i]));
+            return 1;
+        }
+    }
+    /* Duplicates: sort copies of the names (the reference loader would silently keep the last). */
+    cnt = (size_t)(n > nmeta ? n : nmeta);
+    if (cnt > 1) {
+        if (cnt > SIZE_MAX / sizeof(char *)) { vae__errf(err, "too many tensors"); return 1; }
+        sorted = (const char **)VAE_MALLOC(cnt * sizeof(char *));
+        if (!sorted) { vae__errf(err, "out of memory"); return 1; }
+        for (k = 0; k < 2; k++) {
+            int m = k ? nmeta : n;
+            for (i = 0; i < m; i++) sorted[i] = k ? mk[i] : t[i].name;
+            if (m > 1) qsort((void *)sorted, (size_t)m, sizeof(char *), vae__st_cmp_str);
+            for (i = 1; i < m; i++)
+                if (!strcmp(sorted[i - 1], sorted[i])) {
+                    vae__errf(err, k ? "duplicate metadata key '%s'" : "duplicate tensor name '%s'",
+                              vae__st_q(q, sorted[i]));
+                    VAE_FREE((void *)sorted);
+                    return 1;
+                }
+        }
+        VAE_FREE((void *)sorted);
+    }
+    memset(&sb, 0, sizeof sb);
+    vae__st_emit(&sb, t, n, mk, mv, nmeta);
+    if (sb.ovf) { vae__errf(err, "header size overflows"); return 1; }
+    pad = (8 - sb.n % 8) % 8; /* 8 + N is then a multiple of 8: aligned data for mmap readers */
+    if (sb.n > VAE__ST_MAX_HEADER - pad) {
+        vae__errf(err, "header would be %lu bytes, above the %lu-byte limit readers enforce",
+                  (unsigned long)sb.n, (unsigned long)VAE__ST_MAX_HEADER);
+        return 1;
+    }
+    hsize = sb.n + pad;
+    hlen = (uint64_t)hsize;
+    if (data_total > UINT64_MAX - 8 - hlen) { vae__errf(err, "file size overflows"); return 1; }
+    hdr = (unsigned char *)VAE_MALLOC(8 + hsize);
+    if (!hdr) { vae__errf(err, "out of memory (%lu-byte header)", (unsigned long)(8 + hsize)); return 1; }
+    for (i = 0; i < 8; i++) hdr[i] = (unsigned char)(hlen >> (8 * i));
+    sb.b = (char *)hdr + 8;
+    sb.n = 0;
+    vae__st_emit(&sb, t, n, mk, mv, nmeta);
+    memset(hdr + 8 + sb.n, ' ', pad);
+
+    if (vae__afile_open(&a, path, fail_at, err)) { VAE_FREE(hdr); return 1; }
+    if (vae__afile_write(&a, hdr, 8 + hsize, err)) { VAE_FREE(hdr); return 1; }
+    VAE_FREE(hdr);
+    for (i = 0; i < n; i++) {
+        size_t es = vae__st_dtype_size(t[i].dtype), len;
+        (void)vae__st_nbytes(t[i].dtype, t[i].ndim, t[i].shape, &nb);
+        len = (size_t)nb;
+        if (es == 1 || !vae__is_big_endian()) {
+            if (vae__afile_write(&a, t[i].data, len, err)) return 1;
+        } else {
+            /* big-endian host: swap each element through a bounce buffer (es divides 4096) */
+            unsigned char tmp[4096];
+            const unsigned char *src = (const unsigned char *)t[i].data;
+            size_t off = 0, c, e, b;
+            while (off < len) {
+                c = len - off < sizeof tmp ? len - off : sizeof tmp;
+                for (e = 0; e < c; e += es)
+                    for (b = 0; b < es; b++) tmp[e + b] = src[off + e + es - 1 - b];
+                if (vae__afile_write(&a, tmp, c, err)) return 1;
+                off += c;
+            }
+        }
+    }
+    return vae__afile_commit(&a, err);
+}
+
+VAE__MAYBE_UNUSED static int vae__st_save(const char *path, const vae__st_out *t, int n, const char *const *meta_key,
+                        const char *const *meta_val, int nmeta, char *err)
+{
+    return vae__st_save_ex(path, t, n, meta_key, meta_val, nmeta, -1, err);
+}
+#endif /* VAE_NO_STDIO */
+
+/* >>ckpt: models to and from safetensors files */
+
+#ifndef VAE_NO_STDIO
+
+#define VAE__FORMAT_NAME    "vae.h"
+#define VAE__FORMAT_VERSION "1"
+
+static const char *vae__loss_names[] = { "default", "bce", "mse" };
+static const char *vae__reduce_names[] = { "default", "sum", "mean" };
+static const char *vae__optim_names[] = { "default", "adam", "adamw", "sgd" };
+VAE__STATIC_ASSERT(loss_names, VAE__COUNTOF(vae__loss_names) == VAE_LOSS_COUNT);
+VAE__STATIC_ASSERT(reduce_names, VAE__COUNTOF(vae__reduce_names) == VAE_REDUCE_COUNT);
+VAE__STATIC_ASSERT(optim_names, VAE__COUNTOF(vae__optim_names) == VAE_OPTIM_COUNT);
+
+/* Metadata is string -> string. Floats are written with 9 significant digits, which
+   round-trips every float exactly through strtod. */
+enum { VAE__META_MAX = 24, VAE__META_VAL = 48 };
+typedef struct vae__meta {
+    const char *key[VAE__META_MAX];
+    const char *val[VAE__META_MAX];
+    char        buf[VAE__META_MAX][VAE__META_VAL];
+    int         n;
+} vae__meta;
+
+static int vae__hex32(const char *s, uint32_t *out)
+{
+    uint32_t v = 0;
+    int i;
+    for (i = 0; i < 8; i++) {
+        char ch = s[i];
+        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        v = v << 4 | (uint32_t)d;
+    }
+    *out = v;
+    return 0;
+}
+
+static void vae__meta_str(vae__meta *mt, const char *k, const char *v) { mt->key[mt->n] = k; mt->val[mt->n] = v; mt->n++; }
+static void vae__meta_fmt(vae__meta *mt, const char *k, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(mt->buf[mt->n], VAE__META_VAL, fmt, ap);
+    va_end(ap);
+    vae__meta_str(mt, k, mt->buf[mt->n]);
+}
+
+static void vae__meta_build(const vae_model *m, int state, vae__meta *mt)
+{
+    const vae_config *c = &m->cfg;
+    mt->n = 0;
+    vae__meta_str(mt, "format", VAE__FORMAT_NAME);
+    vae__meta_str(mt, "format_version", VAE__FORMAT_VERSION);
+    vae__meta_str(mt, "arch", m->arch);
+    vae__meta_str(mt, "loss", vae__loss_names[c->loss]);
+    vae__meta_str(mt, "reduce", vae__reduce_names[c->reduce]);
+    vae__meta_str(mt, "optim", vae__optim_names[c->optim]);
+    vae__meta_fmt(mt, "beta", "%.9g", c->beta);
+    vae__meta_fmt(mt, "beta_warmup", "%d", c->beta_warmup);
+    vae__meta_fmt(mt, "logvar_clamp", "%.9g", c->logvar_clamp);
+    vae__meta_fmt(mt, "lr", "%.9g", c->lr);
+    vae__meta_fmt(mt, "beta1", "%.9g", c->beta1);
+    vae__meta_fmt(mt, "beta2", "%.9g", c->beta2);
+    vae__meta_fmt(mt, "eps", "%.9g", c->eps);
+    vae__meta_fmt(mt, "momentum", "%.9g", c->momentum);
+    vae__meta_fmt(mt, "weight_decay", "%.9g", c->weight_decay);
+    vae__meta_fmt(mt, "clip", "%.9g", c->clip);
+    vae__meta_fmt(mt, "batch", "%d", c->batch);
+    vae__meta_fmt(mt, "seed", "%llu", (unsigned long long)c->seed);
+    if (state) {
+        vae__meta_fmt(mt, "step", "%lld", (long long)m->step);
+        vae__meta_fmt(mt, "epoch", "%d", m->epoch);
+        vae__meta_fmt(mt, "rng", "%08lx%08lx%08lx%08lx", (unsigned long)m->rng.s[0], (unsigned long)m->rng.s[1],
+                      (unsigned long)m->rng.s[2], (unsigned long)m->rng.s[3]);
+    }
+}
+
+/* The checksum makes corruption anywhere in a checkpoint an error instead of a silently
+   different model: CRC-32 over the metadata (sorted by key, without "checksum" itself, as
+   key NUL value NUL) and then over the tensor data. Names, shapes and offsets need no
+   cover: a change there already fails the layout rules or the model's shape checks. */
+static uint32_t vae__ckpt_crc(const char *const *key, const char *const *val, int n,
+                              const vae__st_out *t, int nt, const unsigned char *data, size_t data_len)
+{
+    uint32_t crc = 0;
+    int i, j, done = 0;
+    const char *last = "";
+    /* metadata in key order, without sorting in place: pick the next-larger key each time */
+    for (;;) {
+        int at = -1;
+        for (j = 0; j < n; j++)
+            if (strcmp(key[j], "checksum") != 0 && (done == 0 || strcmp(key[j], last) > 0) &&
+                (at < 0 || strcmp(key[j], key[at]) < 0))
+                at = j;
+        if (at < 0) break;
+        crc = vae__crc32(crc, (const unsigned char *)key[at], strlen(key[at]) + 1);
+        crc = vae__crc32(crc, (const unsigned char *)val[at], strlen(val[at]) + 1);
+        last = key[at]; done = 1;
+    }
+    for (i = 0; i < nt; i++) {
+        size_t bytes = sizeof(float);
+        for (j = 0; j < t[i].ndim; j++) bytes *= (size_t)t[i].shape[j];
+        crc = vae__crc32(crc, (const unsigned char *)t[i].data, bytes);
+    }
+    if (data) crc = vae__crc32(crc, data, data_len);
+    return crc;
+}
+
+VAEDEF vae_result vae_model_save(vae_model *m, const char *path, unsigned flags)
+{
+    int state = (flags & VAE_TRAINING_STATE) != 0, nt, ntot, i, k, copies;
+    vae__st_out *out;
+    char *names;
+    vae__meta mt;
+    vae_result r = VAE_OK;
+    if (!m || !m->layers || !path) return m ? vae__fail(m->error, VAE_ERROR_INVALID_ARGUMENT, "save: no model or path") : VAE_ERROR_INVALID_ARGUMENT;
+    if (state && !m->grads) return vae__fail(m->error, VAE_ERROR_INVALID_ARGUMENT, "save: an inference-only model has no training state");
+    {   /* never write NaN weights: the previous checkpoint stays the last good one */
+        char name[2 * VAE_NAME_MAX];
+        size_t j;
+        for (j = 0; j < m->nparams; j++)
+            if (!isfinite(m->params[j]))
+                return vae__fail(m->error, VAE_ERROR_NUMERIC, "save: tensor %s holds NaN or Inf; not saved",
+                                 vae__first_nonfinite(m, m->params, name, sizeof name));
+    }
+    nt = vae_model_tensor_count(m);
+    copies = 1 + (state && m->opt_m ? 1 : 0) + (state && m->opt_v ? 1 : 0);
+    ntot = nt * copies;
+    out = (vae__st_out *)VAE_MALLOC(sizeof(vae__st_out) * (size_t)ntot + 1);
+    names = (char *)VAE_MALLOC((size_t)ntot * (2 * VAE_NAME_MAX + 16) + 1);
+    if (!out || !names) {
+        VAE_FREE(out); VAE_FREE(names);
+        return vae__fail(m->error, VAE_ERROR_OUT_OF_MEMORY, "save: out of memory");
+    }
+    for (k = 0; k < copies; k++) {
+        const float *block = k == 0 ? m->params : (k == 1 && m->opt_m) ? m->opt_m : m->opt_v;
+        const char *prefix = k == 0 ? "" : block == m->opt_m ? "optim.m." : "optim.v.";
+        for (i = 0; i < nt; i++) {
+            vae_tensor_info t;
+            vae__st_out *o = &out[k * nt + i];
+            char *nm = names + (size_t)(k * nt + i) * (2 * VAE_NAME_MAX + 16);
+            int d;
+            vae_model_tensor(m, i, &t);
+            snprintf(nm, 2 * VAE_NAME_MAX + 16, "%s%s", prefix, t.name);
+            memset(o, 0, sizeof *o);
+            o->name = nm; o->dtype = VAE__DT_F32; o->ndim = t.ndim;
+            for (d = 0; d < t.ndim; d++) o->shape[d] = (uint64_t)t.shape[d];
+            o->data = block + (t.data - m->params);
+        }
+    }
+    vae__meta_build(m, state, &mt);
+    vae__meta_fmt(&mt, "checksum", "crc32:%08lx", (unsigned long)vae__ckpt_crc(mt.key, mt.val, mt.n, out, ntot, NULL, 0));
+    if (vae__st_save(path, out, ntot, mt.key, mt.val, mt.n, m->error) != 0) r = VAE_ERROR_IO;
+    VAE_FREE(out); VAE_FREE(names);
+    return r;
+}
+
+/* Strict numbers from metadata: the whole string must parse, and lie in [lo, hi]. */
+static int vae__meta_num(const vae__st *st, const char *key, double lo, double hi, double *out, char *err)
+{
+    const char *v = vae__st_meta(st, key);
+    char *end;
+    double x;
+    if (!v) { vae__errf(err, "checkpoint: metadata '%s' is missing", key); return -1; }
+    x = strtod(v, &end);
+    if (end == v || *end || !(x >= lo && x <= hi)) {
+        vae__errf(err, "checkpoint: metadata '%s' = '%.40s' is not a number in [%g, %g]", key, v, lo, hi);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int vae__meta_enum(const vae__st *st, const char *key, const char **names, int count, int *out, char *err)
+{
+    const char *v = vae__st_meta(st, key);
+    int i;
+    if (!v) { vae__errf(err, "checkpoint: metadata '%s' is missing", key); return -1; }
+    for (i = 1; i < count; i++) if (strcmp(v, names[i]) == 0) { *out = i; return 0; }
+    vae__errf(err, "checkpoint: metadata '%s' = '%.40s' is not a known value", key, v);
+    return -1;
+}
+
+static int vae__meta_config(const vae__st *st, vae_config *c, char *err)
+{
+    double x[13];
+    int e[3];
+    static const char *keys[13] = { "beta", "beta_warmup", "logvar_clamp", "lr", "beta1", "beta2", "eps",
+                                    "momentum", "weight_decay", "clip", "batch", "seed", "" };
+    static const double hi[12] = { 1e6, 2e9, 1e4, 1e6, 1, 1, 1, 1, 1e3, 1e30, 1048576, 18446744073709551615.0 };
+    int i;
+    for (i = 0; i < 12; i++) if (vae__meta_num(st, keys[i], 0, hi[i], &x[i], err)) return -1;
+    if (vae__meta_enum(st, "loss", vae__loss_names, VAE_LOSS_COUNT, &e[0], err) ||
+        vae__meta_enum(st, "reduce", vae__reduce_names, VAE_REDUCE_COUNT, &e[1], err) ||
+        vae__meta_enum(st, "optim", vae__optim_names, VAE_OPTIM_COUNT, &e[2], err))
+        return -1;
+    memset(c, 0, sizeof *c);
+    c->beta = (float)x[0]; c->beta_warmup = (int)x[1]; c->logvar_clamp = (float)x[2]; c->lr = (float)x[3];
+    c->beta1 = (float)x[4]; c->beta2 = (float)x[5]; c->eps = (float)x[6]; c->momentum = (float)x[7];
+    c->weight_decay = (float)x[8]; c->clip = (float)x[9]; c->batch = (int)x[10];
+    c->seed = strtoull(vae__st_meta(st, "seed"), NULL, 10);
+    c->loss = (vae_loss)e[0]; c->reduce = (vae_reduce)e[1]; c->optim = (vae_optim)e[2];
+    c->threads = 1;
+    return 0;
+}
+
+/* Copies one model tensor (or optimizer moment) out of the file, checking dtype and shape. */
+static vae_result vae__tensor_take(vae_model *m, const vae__st *st, const char *name, const vae_tensor_info *t, float *dst)
+{
+    const vae__st_tensor *f = vae__st_find(st, name);
+    int d, ok;
+    size_t n = 1, i;
+    if (!f) return vae__fail(m->error, VAE_ERROR_MISMATCH, "checkpoint: tensor '%s' is missing", name);
+    if (f->dtype != VAE__DT_F32) return vae__fail(m->error, VAE_ERROR_MISMATCH, "checkpoint: tensor '%s' is not F32", name);
+    ok = f->ndim == t->ndim;
+    for (d = 0; ok && d < t->ndim; d++) { ok = f->shape[d] == (uint64_t)t->shape[d]; n *= (size_t)t->shape[d]; }
+    if (!ok) {
+        char got[96], want[96];
+        int at = 0;
+        for (d = 0; d < f->ndim && at < 80; d++) at += snprintf(got + at, sizeof got - at, "%s%llu", d ? "," : "", (unsigned long long)f->shape[d]);
+        if (!f->ndim) got[0] = 0;
+        at = 0; want[0] = 0;
+        for (d = 0; d < t->ndim; d++) at += snprintf(want + at, sizeof want - at, "%s%d", d ? "," : "", t->shape[d]);
+        return vae__fail(m->error, VAE_ERROR_MISMATCH, "checkpoint: tensor '%s' has shape [%s], the model needs [%s]", name, got, want);
+    }
+    memcpy(dst, f->data, n * sizeof(float));
+#ifdef VAE__BIG_ENDIAN
+#error "big-endian hosts need a byte swap here"
+#endif
+    for (i = 0; i < n; i++)
+        if (!isfinite(dst[i])) return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: tensor '%s' holds NaN or Inf", name);
+    return VAE_OK;
+}
+
+/* Is name one of the model's tensors (or, with state, one of its optimizer moments)? */
+static int vae__model_has_tensor(const vae_model *m, const char *name, int state)
+{
+    int i, nt = vae_model_tensor_count(m);
+    if (state && strncmp(name, "optim.", 6) == 0 && name[7] == '.' &&
+        ((name[6] == 'm' && m->opt_m) || (name[6] == 'v' && m->opt_v)))
+        name += 8;
+    else if (!state && strncmp(name, "optim.", 6) == 0)
+        return 1;
+    for (i = 0; i < nt; i++) {
+        vae_tensor_info t;
+        vae_model_tensor(m, i, &t);
+        if (strcmp(name, t.name) == 0) return 1;
+    }
+    return 0;
+}
+
+static vae_result vae__load_from(vae_model *m, const vae__st *st, size_t file_size, int batch, int threads, unsigned flags)
+{
+    char err[VAE_ERROR_SIZE];
+    const char *fmt = vae__st_meta(st, "format"), *ver = vae__st_meta(st, "format_version"), *arch = vae__st_meta(st, "arch");
+    int state = (flags & VAE_TRAINING_STATE) != 0, nt, i, k, matched = 0;
+    vae_config c;
+    vae__plan pl;
+    vae_result r;
+    err[0] = 0;
+    if (!fmt || strcmp(fmt, VAE__FORMAT_NAME) != 0)
+        return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: not a vae.h checkpoint (metadata 'format' is not \"vae.h\")");
+    if (!ver || strcmp(ver, VAE__FORMAT_VERSION) != 0)
+        return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: format version '%.20s' is not supported (this is %s)", ver ? ver : "", VAE__FORMAT_VERSION);
+    if (!arch) return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: metadata 'arch' is missing");
+    {
+        const char *sum = vae__st_meta(st, "checksum");
+        uint32_t want, got;
+        const unsigned char *data = st->n ? st->t[0].data : NULL;   /* t[] is sorted by offset */
+        size_t len = st->n ? (size_t)(st->t[st->n - 1].end - st->t[0].begin) : 0;
+        if (!sum || strncmp(sum, "crc32:", 6) != 0 || strlen(sum) != 14 || vae__hex32(sum + 6, &want))
+            return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: metadata 'checksum' is missing or malformed");
+        got = vae__ckpt_crc(st->meta_key, st->meta_val, st->nmeta, NULL, 0, data, len);
+        if (got != want)
+            return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: checksum mismatch (file corrupt): stored %08lx, computed %08lx",
+                             (unsigned long)want, (unsigned long)got);
+    }
+    if (vae__meta_config(st, &c, err)) return vae__fail(m->error, VAE_ERROR_FORMAT, "%s", err);
+    if (batch > 0) c.batch = batch;
+    if (threads > 0) c.threads = threads;
+    /* Fail before allocating: the architecture's parameters must all be in the file. */
+    if ((r = vae__arch_parse(arch, NULL, &pl, err)) != VAE_OK) return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: %s", err);
+    if (pl.nparams > file_size / sizeof(float))
+        return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: the architecture needs %lu parameters but the file holds %lu bytes",
+                         (unsigned long)pl.nparams, (unsigned long)file_size);
+    if ((r = vae_model_init(m, arch, &c, state ? 0 : (flags & VAE_INFERENCE))) != VAE_OK) {
+        memcpy(err, m->error, sizeof err);
+        return vae__fail(m->error, r == VAE_ERROR_OUT_OF_MEMORY ? r : VAE_ERROR_FORMAT, "checkpoint: %s", err);
+    }
+    nt = vae_model_tensor_count(m);
+    for (k = 0; k < 3; k++) {
+        float *block = k == 0 ? m->params : k == 1 ? m->opt_m : m->opt_v;
+        const char *prefix = k == 0 ? "" : k == 1 ? "optim.m." : "optim.v.";
+        if (k && (!state || !block)) continue;
+        for (i = 0; i < nt; i++) {
+            vae_tensor_info t;
+            char name[2 * VAE_NAME_MAX + 16];
+            vae_model_tensor(m, i, &t);
+            snprintf(name, sizeof name, "%s%s", prefix, t.name);
+            if ((r = vae__tensor_take(m, st, name, &t, block + (t.data - m->params))) != VAE_OK) return r;
+            matched++;
+        }
+    }
+    /* Every file tensor was matched, unless it is training state we were not asked for. */
+    for (i = 0, k = 0; i < st->n; i++) k += !state && strncmp(st->t[i].name, "optim.", 6) == 0;
+    if (st->n != matched + k) {
+        for (i = 0; i < st->n; i++)
+            if (!vae__model_has_tensor(m, st->t[i].name, state))
+                return vae__fail(m->error, VAE_ERROR_MISMATCH, "checkpoint: unexpected tensor '%s'", st->t[i].name);
+    }
+    if (state) {
+        double step, epoch;
+        const char *rs = vae__st_meta(st, "rng");
+        if (vae__meta_num(st, "step", 0, 9e15, &step, err) || vae__meta_num(st, "epoch", 0, 2e9, &epoch, err))
+            return vae__fail(m->error, VAE_ERROR_FORMAT, "%s (resuming needs a checkpoint saved with its training state)", err);
+        if (step != floor(step) || epoch != floor(epoch)) return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: step and epoch must be integers");
+        if (!rs || strlen(rs) != 32 || vae__hex32(rs, &m->rng.s[0]) || vae__hex32(rs + 8, &m->rng.s[1]) ||
+            vae__hex32(rs + 16, &m->rng.s[2]) || vae__hex32(rs + 24, &m->rng.s[3]) ||
+            !(m->rng.s[0] | m->rng.s[1] | m->rng.s[2] | m->rng.s[3]))
+            return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: metadata 'rng' must be 32 hex digits, not all zero");
+        m->step = (int64_t)step; m->epoch = (int)epoch;
+    }
+    return VAE_OK;
+}
+
+VAEDEF vae_result vae_model_load(vae_model *m, const char *path, int batch, int threads, unsigned flags)
+{
+    unsigned char *buf = NULL;
+    size_t size = 0;
+    vae__st st;
+    vae_result r;
+    char err[VAE_ERROR_SIZE];
+    if (!m) return VAE_ERROR_INVALID_ARGUMENT;
+    memset(m, 0, sizeof *m);
+    if (!path) return vae__fail(m->error, VAE_ERROR_INVALID_ARGUMENT, "load: no path");
+    if (vae__file_read(path, &buf, &size, err) != 0) return vae__fail(m->error, VAE_ERROR_IO, "%s", err);
+    if (vae__st_parse(&st, buf, size, err) != 0) {
+        VAE_FREE(buf);
+        return vae__fail(m->error, VAE_ERROR_FORMAT, "%s: %s", path, err);
+    }
+    r = vae__load_from(m, &st, size, batch, threads, flags);
+    if (r != VAE_OK) {
+        memcpy(err, m->error, sizeof err);
+        vae_model_free(m);
+        vae__fail(m->error, r, "%s: %s", path, err);
+    }
+    vae__st_free(&st);
+    VAE_FREE(buf);
+    return r;
+}
+
+#endif /* VAE_NO_STDIO */
+
 /* >>data */
 
 VAEDEF void vae_data_free(vae_data *d)
@@ -1542,23 +3192,1121 @@ VAEDEF void vae_data_free(vae_data *d)
     memset(d, 0, sizeof *d);
 }
 
-/* DATA-PLACEHOLDER-BEGIN */
+/* ---- raw DEFLATE decoder (RFC 1951) -------------------------------------- */
+
+#define VAE__INFLATE_OK   0
+#define VAE__INFLATE_ERR  1   /* malformed or truncated stream */
+#define VAE__INFLATE_FULL 2   /* stream is fine so far but needs more than dstcap bytes */
+
+/* Huffman codes are looked up with a VAE__ZFAST-bit table indexed by the next
+ * input bits (codes are stored bit-reversed in the stream, so the table is
+ * indexed by the reversed code). Codes longer than that (rare: 11..15 bits)
+ * fall back to a canonical-code search over lengths, which is still O(15). */
+#define VAE__ZFAST 10
+#define VAE__ZFAST_MASK ((1u << VAE__ZFAST) - 1u)
+
+typedef struct vae__zhuff {
+    uint16_t fast[1u << VAE__ZFAST]; /* (len << 9) | symbol; 0 = not resolvable in VAE__ZFAST bits */
+    uint16_t count[16];  /* number of codes of each bit length */
+    uint16_t first[16];  /* first canonical code (MSB-first value) of each length */
+    uint16_t index[16];  /* position in sym[] of the first symbol of each length */
+    uint16_t sym[288];   /* symbols sorted by (code length, symbol value) */
+} vae__zhuff;
+
+typedef struct vae__zin {
+    const unsigned char *src;
+    size_t srclen, pos;
+    uint64_t bitbuf;     /* next input bits, LSB first */
+    int bitcnt;
+} vae__zin;
+
+/* Keep the bit buffer at >= 57 bits while input lasts: enough for the worst
+ * case of one length/distance pair (15+5+15+13 = 48 bits) without refilling
+ * in between. Past the end of input the missing bits read as zero and every
+ * consumer checks bitcnt, so truncation is detected, never over-read. */
+static void vae__zin_fill(vae__zin *z)
+{
+    while (z->bitcnt <= 56 && z->pos < z->srclen) {
+        z->bitbuf |= (uint64_t)z->src[z->pos++] << z->bitcnt;
+        z->bitcnt += 8;
+    }
+}
+
+/* Returns the value of n (<= 16) bits, or -1 if the input ends first. */
+static int vae__zin_bits(vae__zin *z, int n)
+{
+    int v;
+    if (z->bitcnt < n) vae__zin_fill(z);
+    if (z->bitcnt < n) return -1;
+    v = (int)(z->bitbuf & ((1u << n) - 1u));
+    z->bitbuf >>= n;
+    z->bitcnt -= n;
+    return v;
+}
+
+/* Builds decoding tables from code lengths (each 0..15).
+ * Returns 0 on success, 1 if the code is over-subscribed, 2 if it is
+ * incomplete and not one of the incomplete shapes RFC 1951 permits (a lone
+ * code of length 1 when allow_single, or no codes at all when allow_empty). */
+static int vae__zhuff_build(vae__zhuff *h, const unsigned char *lens, int n,
+                            int allow_single, int allow_empty)
+{
+    uint16_t next[16];
+    int i, l, ncodes = 0;
+    long left = 1;
+    memset(h->count, 0, sizeof(h->count));
+    memset(h->fast, 0, sizeof(h->fast));
+    for (i = 0; i < n; i++) h->count[lens[i]]++;
+    h->count[0] = 0;
+    for (l = 1; l <= 15; l++) {
+        left = left * 2 - (long)h->count[l];
+        if (left < 0) return 1;
+        ncodes += h->count[l];
+    }
+    if (left > 0) {
+        int ok = (ncodes == 0 && allow_empty) ||
+                 (ncodes == 1 && h->count[1] == 1 && allow_single);
+        if (!ok) return 2;
+    }
+    {
+        unsigned code = 0;
+        uint16_t idx = 0;
+        for (l = 1; l <= 15; l++) {
+            code = (code + h->count[l - 1]) << 1;
+            h->first[l] = (uint16_t)code;
+            h->index[l] = idx;
+            next[l] = idx;
+            idx = (uint16_t)(idx + h->count[l]);
+        }
+        h->first[0] = 0;
+        h->index[0] = 0;
+    }
+    for (i = 0; i < n; i++)
+        if (lens[i]) h->sym[next[lens[i]]++] = (uint16_t)i;
+    for (l = 1; l <= VAE__ZFAST; l++) {
+        unsigned k;
+        for (k = 0; k < h->count[l]; k++) {
+            unsigned code = h->first[l] + k, rev = 0, j;
+            int b;
+            uint16_t entry = (uint16_t)((l << 9) | h->sym[h->index[l] + k]);
+            for (b = 0; b < l; b++) rev |= ((code >> b) & 1u) << (l - 1 - b);
+            for (j = rev; j < (1u << VAE__ZFAST); j += 1u << l) h->fast[j] = entry;
+        }
+    }
+    return 0;
+}
+
+/* Decodes one symbol. Returns it, -1 for a bit pattern that is no code,
+ * -2 if the input ends inside the code. */
+static int vae__zdecode(vae__zin *z, const vae__zhuff *h)
+{
+    unsigned e, rev;
+    int l;
+    if (z->bitcnt < 15) vae__zin_fill(z);
+    e = h->fast[z->bitbuf & VAE__ZFAST_MASK];
+    if (e) {
+        int len = (int)(e >> 9);
+        if (len > z->bitcnt) return -2;
+        z->bitbuf >>= len;
+        z->bitcnt -= len;
+        return (int)(e & 511u);
+    }
+    rev = 0;
+    for (l = 0; l < 15; l++) rev = (rev << 1) | (unsigned)((z->bitbuf >> l) & 1u);
+    for (l = VAE__ZFAST + 1; l <= 15; l++) {
+        long d = (long)(rev >> (15 - l)) - (long)h->first[l];
+        if (d >= 0 && d < (long)h->count[l]) {
+            if (l > z->bitcnt) return -2;
+            z->bitbuf >>= l;
+            z->bitcnt -= l;
+            return h->sym[h->index[l] + d];
+        }
+    }
+    return -1;
+}
+
+static const uint16_t vae__zlen_base[29] = {
+    3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31,
+    35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258 };
+static const unsigned char vae__zlen_extra[29] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2,
+    3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0 };
+static const uint16_t vae__zdist_base[30] = {
+    1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193,
+    257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577 };
+static const unsigned char vae__zdist_extra[30] = {
+    0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6,
+    7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13 };
+/* Order in which code-length code lengths are transmitted (RFC 1951 3.2.7). */
+static const unsigned char vae__zclen_order[19] = {
+    16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15 };
+
+/* Reads the dynamic-block header and builds both trees. 0 ok, else err set. */
+static int vae__zdynamic(vae__zin *z, vae__zhuff *lit, vae__zhuff *dist,
+                         vae__zhuff *tmp, char *err)
+{
+    unsigned char lens[286 + 30], clens[19];
+    int hlit, hdist, hclen, i, n, r;
+    hlit = vae__zin_bits(z, 5);
+    hdist = vae__zin_bits(z, 5);
+    hclen = vae__zin_bits(z, 4);
+    if (hclen < 0) { vae__errf(err, "deflate: truncated input (in dynamic block header)"); return 1; }
+    hlit += 257;
+    hdist += 1;
+    hclen += 4;
+    /* 5-bit fields can say 288/32, but only 286/30 symbols exist. */
+    if (hlit > 286 || hdist > 30) {
+        vae__errf(err, "deflate: invalid dynamic block header (HLIT=%d, HDIST=%d)", hlit, hdist);
+        return 1;
+    }
+    memset(clens, 0, sizeof(clens));
+    for (i = 0; i < hclen; i++) {
+        int v = vae__zin_bits(z, 3);
+        if (v < 0) { vae__errf(err, "deflate: truncated input (in code length codes)"); return 1; }
+        clens[vae__zclen_order[i]] = (unsigned char)v;
+    }
+    if (vae__zhuff_build(tmp, clens, 19, 0, 0) != 0) {
+        vae__errf(err, "deflate: invalid code-length code (over-subscribed or incomplete)");
+        return 1;
+    }
+    n = hlit + hdist;
+    i = 0;
+    while (i < n) {
+        int sym = vae__zdecode(z, tmp), rep = 0, val = 0;
+        if (sym == -2) { vae__errf(err, "deflate: truncated input (in code lengths)"); return 1; }
+        if (sym < 0) { vae__errf(err, "deflate: invalid code-length symbol"); return 1; }
+        if (sym < 16) {
+            lens[i++] = (unsigned char)sym;
+            continue;
+        }
+        if (sym == 16) {
+            if (i == 0) { vae__errf(err, "deflate: repeat code with no previous length"); return 1; }
+            val = lens[i - 1];
+            rep = vae__zin_bits(z, 2);
+            if (rep >= 0) rep += 3;
+        } else if (sym == 17) {
+            rep = vae__zin_bits(z, 3);
+            if (rep >= 0) rep += 3;
+        } else {
+            rep = vae__zin_bits(z, 7);
+            if (rep >= 0) rep += 11;
+        }
+        if (rep < 0) { vae__errf(err, "deflate: truncated input (in code lengths)"); return 1; }
+        if (rep > n - i) { vae__errf(err, "deflate: code length repeat overruns HLIT+HDIST"); return 1; }
+        while (rep-- > 0) lens[i++] = (unsigned char)val;
+    }
+    if (lens[256] == 0) { vae__errf(err, "deflate: dynamic block has no end-of-block code"); return 1; }
+    r = vae__zhuff_build(lit, lens, hlit, 1, 0);
+    if (r != 0) {
+        vae__errf(err, "deflate: invalid literal/length code (%s)", r == 1 ? "over-subscribed" : "incomplete");
+        return 1;
+    }
+    r = vae__zhuff_build(dist, lens + hlit, hdist, 1, 1);
+    if (r != 0) {
+        vae__errf(err, "deflate: invalid distance code (%s)", r == 1 ? "over-subscribed" : "incomplete");
+        return 1;
+    }
+    return 0;
+}
+
+/* Decodes one raw DEFLATE stream (no zlib/gzip wrapper) from src into dst.
+ * On return *consumed is the number of input bytes used up to the end of the
+ * final block (rounded up to a whole byte) and *dstlen the bytes written.
+ * Back-references may only reach bytes written by this call (dst[0..]).
+ * Returns VAE__INFLATE_OK, VAE__INFLATE_ERR (err set) or VAE__INFLATE_FULL
+ * (err set; the output would exceed dstcap, caller may retry larger).
+ * The three Huffman tables (~7 KB) live in one VAE_MALLOC block so the
+ * function is safe on small stacks. */
+static int vae__inflate(const unsigned char *src, size_t srclen, size_t *consumed,
+                        unsigned char *dst, size_t dstcap, size_t *dstlen, char *err)
+{
+    vae__zin z;
+    vae__zhuff *t;
+    size_t out = 0;
+    int final = 0, rc = VAE__INFLATE_OK, fixed_built = 0;
+
+    if (consumed) *consumed = 0;
+    if (dstlen) *dstlen = 0;
+    if (!src && srclen) { vae__errf(err, "deflate: NULL input"); return VAE__INFLATE_ERR; }
+    if (!dst && dstcap) { vae__errf(err, "deflate: NULL output"); return VAE__INFLATE_ERR; }
+    /* t[0], t[1]: current lit/len + distance trees; t[2]: code-length tree;
+     * t[3], t[4]: fixed trees, built only if a fixed block appears. */
+    t = (vae__zhuff *)VAE_MALLOC(5 * sizeof(vae__zhuff));
+    if (!t) { vae__errf(err, "deflate: out of memory"); return VAE__INFLATE_ERR; }
+    z.src = src;
+    z.srclen = srclen;
+    z.pos = 0;
+    z.bitbuf = 0;
+    z.bitcnt = 0;
+
+    while (!final) {
+        int hdr = vae__zin_bits(&z, 3);
+        const vae__zhuff *lit, *dist;
+        if (hdr < 0) { vae__errf(err, "deflate: truncated input (missing block header)"); rc = VAE__INFLATE_ERR; break; }
+        final = hdr & 1;
+        hdr >>= 1;
+        if (hdr == 0) {
+            /* Stored block: skip to a byte boundary, then hand the whole bytes
+             * still buffered back to the byte stream (they came from src in
+             * order, so rewinding pos is exact) and copy straight from src. */
+            size_t len, nlen;
+            z.bitbuf >>= (z.bitcnt & 7);
+            z.bitcnt -= z.bitcnt & 7;
+            z.pos -= (size_t)(z.bitcnt >> 3);
+            z.bitbuf = 0;
+            z.bitcnt = 0;
+            if (z.srclen - z.pos < 4) { vae__errf(err, "deflate: truncated input (stored block header)"); rc = VAE__INFLATE_ERR; break; }
+            len = (size_t)z.src[z.pos] | ((size_t)z.src[z.pos + 1] << 8);
+            nlen = (size_t)z.src[z.pos + 2] | ((size_t)z.src[z.pos + 3] << 8);
+            z.pos += 4;
+            if ((len ^ 0xFFFFu) != nlen) { vae__errf(err, "deflate: stored block length check failed (LEN/NLEN mismatch)"); rc = VAE__INFLATE_ERR; break; }
+            if (len > z.srclen - z.pos) { vae__errf(err, "deflate: truncated input (inside stored block)"); rc = VAE__INFLATE_ERR; break; }
+            if (len > dstcap - out) { vae__errf(err, "deflate: output exceeds buffer of %lu bytes", (unsigned long)dstcap); rc = VAE__INFLATE_FULL; break; }
+            if (len) memcpy(dst + out, z.src + z.pos, len);
+            out += len;
+            z.pos += len;
+            continue;
+        } else if (hdr == 1) {
+            if (!fixed_built) {
+                unsigned char lens[288];
+                int i;
+                for (i = 0; i < 144; i++) lens[i] = 8;
+                for (; i < 256; i++) lens[i] = 9;
+                for (; i < 280; i++) lens[i] = 7;
+                for (; i < 288; i++) lens[i] = 8;
+                (void)vae__zhuff_build(&t[3], lens, 288, 0, 0);
+                /* 32 five-bit codes keep the tree complete; codes 30/31 are
+                 * rejected when decoded. */
+                for (i = 0; i < 32; i++) lens[i] = 5;
+                (void)vae__zhuff_build(&t[4], lens, 32, 0, 0);
+                fixed_built = 1;
+            }
+            lit = &t[3];
+            dist = &t[4];
+        } else if (hdr == 2) {
+            if (vae__zdynamic(&z, &t[0], &t[1], &t[2], err) != 0) { rc = VAE__INFLATE_ERR; break; }
+            lit = &t[0];
+            dist = &t[1];
+        } else {
+            vae__errf(err, "deflate: invalid block type 3");
+            rc = VAE__INFLATE_ERR;
+            break;
+        }
+
+        for (;;) {
+            int sym = vae__zdecode(&z, lit), e, d;
+            size_t len, dd;
+            if (sym < 256) {
+                if (sym < 0) {
+                    vae__errf(err, sym == -2 ? "deflate: truncated input (inside compressed block)"
+                                             : "deflate: invalid literal/length code");
+                    rc = VAE__INFLATE_ERR;
+                    break;
+                }
+                if (out >= dstcap) { vae__errf(err, "deflate: output exceeds buffer of %lu bytes", (unsigned long)dstcap); rc = VAE__INFLATE_FULL; break; }
+                dst[out++] = (unsigned char)sym;
+                continue;
+            }
+            if (sym == 256) break;
+            sym -= 257;
+            if (sym >= 29) { vae__errf(err, "deflate: invalid length symbol %d", sym + 257); rc = VAE__INFLATE_ERR; break; }
+            e = vae__zin_bits(&z, vae__zlen_extra[sym]);
+            d = vae__zdecode(&z, dist);
+            if (e < 0 || d == -2) { vae__errf(err, "deflate: truncated input (inside compressed block)"); rc = VAE__INFLATE_ERR; break; }
+            if (d < 0 || d >= 30) { vae__errf(err, "deflate: invalid distance code"); rc = VAE__INFLATE_ERR; break; }
+            len = (size_t)vae__zlen_base[sym] + (size_t)e;
+            e = vae__zin_bits(&z, vae__zdist_extra[d]);
+            if (e < 0) { vae__errf(err, "deflate: truncated input (inside compressed block)"); rc = VAE__INFLATE_ERR; break; }
+            dd = (size_t)vae__zdist_base[d] + (size_t)e;
+            if (dd > out) { vae__errf(err, "deflate: invalid distance %lu (only %lu bytes written so far)", (unsigned long)dd, (unsigned long)out); rc = VAE__INFLATE_ERR; break; }
+            if (len > dstcap - out) { vae__errf(err, "deflate: output exceeds buffer of %lu bytes", (unsigned long)dstcap); rc = VAE__INFLATE_FULL; break; }
+            {
+                unsigned char *o = dst + out;
+                const unsigned char *s = o - dd;
+                out += len;
+                if (dd >= len) {
+                    memcpy(o, s, len);
+                } else {
+                    /* Overlapping copy is the run-length case: must go byte by byte. */
+                    while (len--) *o++ = *s++;
+                }
+            }
+        }
+        if (rc != VAE__INFLATE_OK) break;
+    }
+    VAE_FREE(t);
+    if (dstlen) *dstlen = out;
+    if (rc == VAE__INFLATE_OK && consumed) *consumed = z.pos - (size_t)(z.bitcnt >> 3);
+    return rc;
+}
+
+/* ---- gzip (RFC 1952) ------------------------------------------------------ */
+
+/* Parses one member header; on success *hdrlen is its size in bytes. */
+static int vae__gz_header(const unsigned char *p, size_t n, size_t *hdrlen, char *err)
+{
+    size_t pos = 10;
+    unsigned flg;
+    if (n < 2 || p[0] != 0x1F || p[1] != 0x8B) { vae__errf(err, "gzip: not a gzip file (bad magic bytes)"); return 1; }
+    if (n < 10) { vae__errf(err, "gzip: truncated (incomplete member header)"); return 1; }
+    if (p[2] != 8) { vae__errf(err, "gzip: unsupported compression method %d (only 8 = deflate exists)", (int)p[2]); return 1; }
+    flg = p[3];
+    if (flg & 0xE0u) { vae__errf(err, "gzip: reserved header flag bits set (FLG=0x%02x)", flg); return 1; }
+    if (flg & 4u) { /* FEXTRA */
+        size_t xlen;
+        if (n - pos < 2) { vae__errf(err, "gzip: truncated (in FEXTRA field)"); return 1; }
+        xlen = (size_t)p[pos] | ((size_t)p[pos + 1] << 8);
+        pos += 2;
+        if (n - pos < xlen) { vae__errf(err, "gzip: truncated (in FEXTRA field)"); return 1; }
+        pos += xlen;
+    }
+    if (flg & 8u) { /* FNAME, zero terminated */
+        while (pos < n && p[pos] != 0) pos++;
+        if (pos >= n) { vae__errf(err, "gzip: truncated (in file name field)"); return 1; }
+        pos++;
+    }
+    if (flg & 16u) { /* FCOMMENT, zero terminated */
+        while (pos < n && p[pos] != 0) pos++;
+        if (pos >= n) { vae__errf(err, "gzip: truncated (in comment field)"); return 1; }
+        pos++;
+    }
+    if (flg & 2u) { /* FHCRC: low 16 bits of the CRC-32 of the header so far */
+        unsigned want;
+        if (n - pos < 2) { vae__errf(err, "gzip: truncated (in header CRC)"); return 1; }
+        want = (unsigned)p[pos] | ((unsigned)p[pos + 1] << 8);
+        if ((vae__crc32(0, p, pos) & 0xFFFFu) != want) { vae__errf(err, "gzip: header CRC mismatch (file corrupt)"); return 1; }
+        pos += 2;
+    }
+    /* FTEXT (bit 0) is only a hint and needs no handling. */
+    *hdrlen = pos;
+    return 0;
+}
+
+/* Decompresses a whole .gz buffer (one or more concatenated members; a tail
+ * of zero bytes, as left by some tape/block tools, is ignored). *out receives
+ * a VAE_MALLOC'd buffer (free with VAE_FREE, always non-NULL on success, even
+ * for empty output) of *outlen bytes. maxout is a hard limit on the total
+ * decompressed size; the ISIZE trailer is only used as an allocation hint,
+ * clamped by maxout and by DEFLATE's maximum ratio (~1032:1), so a lying
+ * ISIZE can neither force a huge allocation nor an overflow. */
+static int vae__gunzip(const unsigned char *src, size_t n, unsigned char **out,
+                       size_t *outlen, size_t maxout, char *err)
+{
+    unsigned char *buf;
+    size_t cap, total = 0, pos = 0;
+    char ierr[VAE__ERR_SIZE];
+    if (!out || !outlen) { vae__errf(err, "gzip: NULL output argument"); return 1; }
+    *out = NULL;
+    *outlen = 0;
+    if (!src && n) { vae__errf(err, "gzip: NULL input"); return 1; }
+    if (n < 2 || src[0] != 0x1F || src[1] != 0x8B) { vae__errf(err, "gzip: not a gzip file (bad magic bytes)"); return 1; }
+    if (n < 18) { vae__errf(err, "gzip: truncated (%lu bytes; a gzip member needs at least 18)", (unsigned long)n); return 1; }
+    {
+        size_t hint = (size_t)src[n - 4] | ((size_t)src[n - 3] << 8) |
+                      ((size_t)src[n - 2] << 16) | ((size_t)src[n - 1] << 24);
+        size_t ratio = n < ((size_t)-1 - 1024) / 1032 ? n * 1032 + 1024 : (size_t)-1;
+        cap = hint;
+        if (cap > ratio) cap = ratio;
+        if (cap > maxout) cap = maxout;
+        if (cap < 64) cap = maxout < 64 ? maxout : 64;
+    }
+    buf = (unsigned char *)VAE_MALLOC(cap ? cap : 1);
+    if (!buf) { vae__errf(err, "gzip: out of memory (%lu bytes)", (unsigned long)cap); return 1; }
+
+    for (;;) {
+        size_t hdr, used = 0, got = 0;
+        uint32_t crc, isize;
+        int r;
+        if (vae__gz_header(src + pos, n - pos, &hdr, err) != 0) goto fail;
+        pos += hdr;
+        for (;;) {
+            r = vae__inflate(src + pos, n - pos, &used, buf + total, cap - total, &got, ierr);
+            if (r != VAE__INFLATE_FULL) break;
+            if (cap >= maxout) {
+                vae__errf(err, "gzip: decompressed data exceeds the limit of %lu bytes", (unsigned long)maxout);
+                goto fail;
+            } else {
+                /* Grow geometrically and decode the member again: simpler and
+                 * safer than resuming, and rare since ISIZE is usually right. */
+                size_t ncap = cap > maxout / 2 ? maxout : cap * 2;
+                if (ncap <= cap) ncap = maxout; /* cap == 0 cannot double */
+                unsigned char *nb = (unsigned char *)VAE_MALLOC(ncap);
+                if (!nb) { vae__errf(err, "gzip: out of memory (%lu bytes)", (unsigned long)ncap); goto fail; }
+                if (total) memcpy(nb, buf, total);
+                VAE_FREE(buf);
+                buf = nb;
+                cap = ncap;
+            }
+        }
+        if (r != VAE__INFLATE_OK) {
+            if (strstr(ierr, "truncated"))
+                vae__errf(err, "gzip: truncated (%s)", ierr);
+            else
+                vae__errf(err, "gzip: corrupt compressed data (%s)", ierr);
+            goto fail;
+        }
+        pos += used;
+        if (n - pos < 8) { vae__errf(err, "gzip: truncated (missing CRC32/ISIZE trailer)"); goto fail; }
+        crc = (uint32_t)src[pos] | ((uint32_t)src[pos + 1] << 8) |
+              ((uint32_t)src[pos + 2] << 16) | ((uint32_t)src[pos + 3] << 24);
+        isize = (uint32_t)src[pos + 4] | ((uint32_t)src[pos + 5] << 8) |
+                ((uint32_t)src[pos + 6] << 16) | ((uint32_t)src[pos + 7] << 24);
+        pos += 8;
+        if (vae__crc32(0, buf + total, got) != crc) { vae__errf(err, "gzip: CRC mismatch (file corrupt)"); goto fail; }
+        if ((uint32_t)(got & 0xFFFFFFFFu) != isize) {
+            vae__errf(err, "gzip: ISIZE mismatch (trailer says %lu bytes mod 2^32, got %lu; file corrupt)",
+                      (unsigned long)isize, (unsigned long)got);
+            goto fail;
+        }
+        total += got;
+        if (pos == n) break;
+        {
+            size_t k = pos;
+            while (k < n && src[k] == 0) k++;
+            if (k == n) break;
+        }
+        if (n - pos < 2 || src[pos] != 0x1F || src[pos + 1] != 0x8B) {
+            vae__errf(err, "gzip: trailing garbage after member (%lu bytes)", (unsigned long)(n - pos));
+            goto fail;
+        }
+    }
+    *out = buf;
+    *outlen = total;
+    return 0;
+fail:
+    VAE_FREE(buf);
+    return 1;
+}
+
+/* ---- IDX (MNIST) ---------------------------------------------------------- */
+
+/* Parses an in-memory IDX file of unsigned bytes. *data points into buf. */
+static int vae__idx_parse(const unsigned char *buf, size_t n, int *ndims, uint32_t dims[4],
+                          const unsigned char **data, char *err)
+{
+    int nd, i;
+    size_t hdr, total = 1;
+    if (!buf || !ndims || !dims || !data) { vae__errf(err, "idx: NULL argument"); return 1; }
+    if (n < 4) { vae__errf(err, "idx: truncated (%lu bytes, header needs at least 4)", (unsigned long)n); return 1; }
+    if (buf[0] != 0 || buf[1] != 0) { vae__errf(err, "idx: bad magic (first two bytes must be 0; not an IDX file?)"); return 1; }
+    if (buf[2] != 0x08) {
+        vae__errf(err, "idx: unsupported element type 0x%02x (only 0x08 = unsigned byte)", (unsigned)buf[2]);
+        return 1;
+    }
+    nd = buf[3];
+    if (nd < 1 || nd > 4) { vae__errf(err, "idx: unsupported number of dimensions %d (1..4)", nd); return 1; }
+    hdr = 4 + 4 * (size_t)nd;
+    if (n < hdr) { vae__errf(err, "idx: truncated header (%lu bytes, need %lu)", (unsigned long)n, (unsigned long)hdr); return 1; }
+    for (i = 0; i < nd; i++) {
+        const unsigned char *q = buf + 4 + 4 * i;
+        uint32_t d = ((uint32_t)q[0] << 24) | ((uint32_t)q[1] << 16) | ((uint32_t)q[2] << 8) | (uint32_t)q[3];
+        dims[i] = d;
+        if (d != 0 && total > ((size_t)-1) / d) { vae__errf(err, "idx: dimensions overflow size_t"); return 1; }
+        total *= d;
+    }
+    for (i = nd; i < 4; i++) dims[i] = 1;
+    if (n - hdr != total) {
+        vae__errf(err, "idx: size mismatch: dimensions need %lu data bytes but file has %lu (%s)",
+                  (unsigned long)total, (unsigned long)(n - hdr),
+                  n - hdr < total ? "truncated" : "trailing garbage");
+        return 1;
+    }
+    *ndims = nd;
+    *data = buf + hdr;
+    return 0;
+}
+
+/* ---- DEFLATE compressor (for PNG) ------------------------------------------ */
+
+typedef struct vae__zout {
+    unsigned char *buf;
+    size_t cap, len;
+    uint64_t acc;
+    int nacc;
+    int overflow;
+} vae__zout;
+
+/* Appends n (<= 32) bits LSB first. */
+static void vae__zout_bits(vae__zout *o, uint32_t v, int n)
+{
+    o->acc |= (uint64_t)v << o->nacc;
+    o->nacc += n;
+    while (o->nacc >= 8) {
+        if (o->len < o->cap) o->buf[o->len++] = (unsigned char)(o->acc & 0xFFu);
+        else o->overflow = 1;
+        o->acc >>= 8;
+        o->nacc -= 8;
+    }
+}
+
+/* Huffman codes go out MSB first, so they are bit-reversed before appending. */
+static void vae__zout_code(vae__zout *o, uint32_t code, int n)
+{
+    uint32_t rev = 0;
+    int i;
+    for (i = 0; i < n; i++) rev |= ((code >> i) & 1u) << (n - 1 - i);
+    vae__zout_bits(o, rev, n);
+}
+
+static void vae__zout_fixed_lit(vae__zout *o, int sym)
+{
+    if (sym < 144) vae__zout_code(o, 0x30u + (uint32_t)sym, 8);
+    else if (sym < 256) vae__zout_code(o, 0x190u + (uint32_t)(sym - 144), 9);
+    else if (sym < 280) vae__zout_code(o, (uint32_t)(sym - 256), 7);
+    else vae__zout_code(o, 0xC0u + (uint32_t)(sym - 280), 8);
+}
+
+#define VAE__LZ_HASH_BITS 15
+#define VAE__LZ_WINDOW 32768
+#define VAE__LZ_MAX_CHAIN 48
+#ifndef VAE__LZ_REBASE
+#define VAE__LZ_REBASE (1L << 30) /* overridable only so tests can exercise it */
+#endif
+
+/* One final fixed-Huffman block with greedy hash-chain LZ77 matching; falls
+ * back to stored blocks when that would be smaller (noise-like data), so the
+ * output is never more than ~0.01% + 5 bytes larger than the input.
+ * Returns 0 ok (*out VAE_MALLOC'd), 1 error. */
+static int vae__deflate(const unsigned char *src, size_t n, unsigned char **out, size_t *outlen, char *err)
+{
+    vae__zout o;
+    int32_t *head = NULL, *prev = NULL;
+    size_t i, fixed_bound, stored_size, nblocks;
+    *out = NULL;
+    *outlen = 0;
+    nblocks = n / 65535 + 1;
+    /* Fixed codes spend at most 9 bits per literal, and a match (>= 3 bytes)
+     * at most 31 bits, so 9/8 per input byte plus block framing bounds it. */
+    if (n > ((size_t)-1 - 64) / 9 * 8 || nblocks > ((size_t)-1 - n) / 5 - 16) {
+        vae__errf(err, "deflate: input too large");
+        return 1;
+    }
+    fixed_bound = n / 8 * 9 + (n % 8) * 2 + 16;
+    stored_size = n + 5 * nblocks;
+    o.cap = fixed_bound;
+    o.len = 0;
+    o.acc = 0;
+    o.nacc = 0;
+    o.overflow = 0;
+    o.buf = (unsigned char *)VAE_MALLOC(o.cap);
+    head = (int32_t *)VAE_MALLOC(sizeof(int32_t) << VAE__LZ_HASH_BITS);
+    prev = (int32_t *)VAE_MALLOC(sizeof(int32_t) * VAE__LZ_WINDOW);
+    if (!o.buf || !head || !prev) {
+        VAE_FREE(o.buf);
+        VAE_FREE(head);
+        VAE_FREE(prev);
+        vae__errf(err, "deflate: out of memory");
+        return 1;
+    }
+    for (i = 0; i < ((size_t)1 << VAE__LZ_HASH_BITS); i++) head[i] = -1;
+
+    /* Positions are kept as int32 offsets relative to a sliding base so that
+     * inputs beyond 2 GB work: every VAE__LZ_REBASE bytes the base moves and
+     * all stored positions are shifted (entries that fall out become -1). */
+    {
+        size_t base = 0;
+        vae__zout_bits(&o, 1u | (1u << 1), 3); /* BFINAL=1, BTYPE=01 (fixed) */
+        i = 0;
+        while (i < n) {
+            size_t best = 0, bestd = 0;
+            if (i - base >= (size_t)VAE__LZ_REBASE) {
+                /* shift is a multiple of the window so ring slots stay valid */
+                size_t k, shift = (i - base - VAE__LZ_WINDOW) & ~(size_t)(VAE__LZ_WINDOW - 1);
+                for (k = 0; k < ((size_t)1 << VAE__LZ_HASH_BITS); k++)
+                    head[k] = head[k] >= (int32_t)shift ? (int32_t)(head[k] - (int32_t)shift) : -1;
+                for (k = 0; k < VAE__LZ_WINDOW; k++)
+                    prev[k] = prev[k] >= (int32_t)shift ? (int32_t)(prev[k] - (int32_t)shift) : -1;
+                base += shift;
+            }
+            if (n - i >= 3) {
+                uint32_t h = (((uint32_t)src[i] << 16) | ((uint32_t)src[i + 1] << 8) | src[i + 2]) * 2654435761u;
+                int32_t cand, cur = (int32_t)(i - base);
+                int chain = 0;
+                size_t maxlen = n - i < 258 ? n - i : 258;
+                h >>= 32 - VAE__LZ_HASH_BITS;
+                cand = head[h];
+                while (cand >= 0 && cand < cur && cur - cand <= VAE__LZ_WINDOW && chain++ < VAE__LZ_MAX_CHAIN) {
+                    const unsigned char *a = src + base + (size_t)cand, *b = src + i;
+                    size_t l = 0;
+                    int32_t nxt;
+                    if (a[best] == b[best]) {
+                        while (l < maxlen && a[l] == b[l]) l++;
+                        if (l > best) {
+                            best = l;
+                            bestd = (size_t)(cur - cand);
+                            if (l == maxlen) break;
+                        }
+                    }
+                    nxt = prev[(size_t)cand & (VAE__LZ_WINDOW - 1)];
+                    if (nxt >= cand) break;
+                    cand = nxt;
+                }
+            }
+            if (best < 3) best = 0;
+            {
+                /* Insert every position covered by this step into the chains. */
+                size_t step = best ? best : 1, k;
+                for (k = i; k < i + step && n - k >= 3; k++) {
+                    uint32_t h = (((uint32_t)src[k] << 16) | ((uint32_t)src[k + 1] << 8) | src[k + 2]) * 2654435761u;
+                    h >>= 32 - VAE__LZ_HASH_BITS;
+                    prev[(k - base) & (VAE__LZ_WINDOW - 1)] = head[h];
+                    head[h] = (int32_t)(k - base);
+                }
+            }
+            if (best) {
+                int c = 28, dc = 29;
+                while (vae__zlen_base[c] > best) c--;
+                vae__zout_fixed_lit(&o, 257 + c);
+                if (vae__zlen_extra[c]) vae__zout_bits(&o, (uint32_t)(best - vae__zlen_base[c]), vae__zlen_extra[c]);
+                while (vae__zdist_base[dc] > bestd) dc--;
+                vae__zout_code(&o, (uint32_t)dc, 5);
+                if (vae__zdist_extra[dc]) vae__zout_bits(&o, (uint32_t)(bestd - vae__zdist_base[dc]), vae__zdist_extra[dc]);
+                i += best;
+            } else {
+                vae__zout_fixed_lit(&o, src[i]);
+                i++;
+            }
+        }
+        vae__zout_fixed_lit(&o, 256);
+        if (o.nacc > 0) vae__zout_bits(&o, 0, 8 - o.nacc);
+    }
+    VAE_FREE(head);
+    VAE_FREE(prev);
+    if (o.overflow || o.len >= stored_size) {
+        /* Stored blocks: header bits 000/001, byte-aligned LEN, NLEN, data. */
+        size_t p = 0, b = 0;
+        VAE_FREE(o.buf);
+        o.buf = (unsigned char *)VAE_MALLOC(stored_size);
+        if (!o.buf) { vae__errf(err, "deflate: out of memory"); return 1; }
+        do {
+            size_t len = n - p < 65535 ? n - p : 65535;
+            o.buf[b++] = (unsigned char)(p + len == n ? 1 : 0);
+            o.buf[b++] = (unsigned char)(len & 0xFFu);
+            o.buf[b++] = (unsigned char)(len >> 8);
+            o.buf[b++] = (unsigned char)(~len & 0xFFu);
+            o.buf[b++] = (unsigned char)((~len >> 8) & 0xFFu);
+            if (len) memcpy(o.buf + b, src + p, len);
+            b += len;
+            p += len;
+        } while (p < n);
+        o.len = b;
+    }
+    *out = o.buf;
+    *outlen = o.len;
+    return 0;
+}
+
+/* ---- PNG encoder ------------------------------------------------------------ */
+
+static void vae__png_put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+/* Writes a chunk (length, type, data, CRC over type+data) at p; returns bytes. */
+static size_t vae__png_chunk(unsigned char *p, const char *type, const unsigned char *data, size_t len)
+{
+    vae__png_put_be32(p, (uint32_t)len);
+    memcpy(p + 4, type, 4);
+    if (len) memcpy(p + 8, data, len);
+    vae__png_put_be32(p + 8 + len, vae__crc32(0, p + 4, len + 4));
+    return len + 12;
+}
+
+static int vae__png_paeth(int a, int b, int c)
+{
+    int p = a + b - c, pa = p > a ? p - a : a - p, pb = p > b ? p - b : b - p, pc = p > c ? p - c : c - p;
+    if (pa <= pb && pa <= pc) return a;
+    return pb <= pc ? b : c;
+}
+
+/* 8-bit PNG of w x h pixels, channels 1 (gray), 3 (RGB) or 4 (RGBA), rows top
+ * to bottom, interleaved. Each row gets the filter (of the five PNG filters)
+ * with the smallest sum of |signed residual| - the usual cheap heuristic. */
+static int vae__png_encode(const unsigned char *pixels, int w, int h, int channels,
+                           unsigned char **out, size_t *outlen, char *err)
+{
+    static const unsigned char sig[8] = { 137, 80, 78, 71, 13, 10, 26, 10 };
+    unsigned char ihdr[13], *raw, *z, *png, *cand;
+    size_t stride, rawlen, zlen, zsize, pngsize, nchunks, p, y, off;
+    const size_t maxchunk = (size_t)1 << 30; /* PNG chunk length must be < 2^31 */
+    uint32_t adler;
+    if (!out || !outlen) { vae__errf(err, "png: NULL output argument"); return 1; }
+    *out = NULL;
+    *outlen = 0;
+    if (!pixels) { vae__errf(err, "png: NULL pixels"); return 1; }
+    if (w <= 0 || h <= 0) { vae__errf(err, "png: invalid size %dx%d", w, h); return 1; }
+    if (channels != 1 && channels != 3 && channels != 4) { vae__errf(err, "png: channels must be 1, 3 or 4 (got %d)", channels); return 1; }
+    if ((size_t)w > ((size_t)-1 - 1) / (size_t)channels) { vae__errf(err, "png: image too large"); return 1; }
+    stride = (size_t)w * (size_t)channels;
+    if ((size_t)h > ((size_t)-1 / 2) / (stride + 1)) { vae__errf(err, "png: image too large"); return 1; }
+    rawlen = (size_t)h * (stride + 1);
+    raw = (unsigned char *)VAE_MALLOC(rawlen);
+    cand = (unsigned char *)VAE_MALLOC(5 * stride);
+    if (!raw || !cand) {
+        VAE_FREE(raw);
+        VAE_FREE(cand);
+        vae__errf(err, "png: out of memory");
+        return 1;
+    }
+    for (y = 0; y < (size_t)h; y++) {
+        const unsigned char *row = pixels + y * stride, *up = y ? row - stride : NULL;
+        size_t x, bestsum = (size_t)-1;
+        int f, best = 0;
+        for (f = 0; f < 5; f++) {
+            unsigned char *c = cand + (size_t)f * stride;
+            size_t sum = 0;
+            for (x = 0; x < stride; x++) {
+                int a = x >= (size_t)channels ? row[x - (size_t)channels] : 0;
+                int b = up ? up[x] : 0;
+                int cc = (up && x >= (size_t)channels) ? up[x - (size_t)channels] : 0;
+                int pred = f == 0 ? 0 : f == 1 ? a : f == 2 ? b : f == 3 ? (a + b) / 2 : vae__png_paeth(a, b, cc);
+                unsigned char r = (unsigned char)((row[x] - pred) & 0xFF);
+                c[x] = r;
+                sum += r < 128 ? r : 256u - r;
+            }
+            if (sum < bestsum) {
+                bestsum = sum;
+                best = f;
+            }
+        }
+        raw[y * (stride + 1)] = (unsigned char)best;
+        memcpy(raw + y * (stride + 1) + 1, cand + (size_t)best * stride, stride);
+    }
+    VAE_FREE(cand);
+    adler = vae__adler32(1, raw, rawlen);
+    if (vae__deflate(raw, rawlen, &z, &zlen, err) != 0) {
+        VAE_FREE(raw);
+        return 1;
+    }
+    VAE_FREE(raw);
+    /* zlib stream = 2-byte header (CM=8, 32K window, FCHECK so that the
+     * 16-bit value is a multiple of 31) + deflate data + big-endian Adler-32. */
+    zsize = zlen + 6;
+    nchunks = zsize / maxchunk + 1;
+    if (zsize < zlen || nchunks > ((size_t)-1 - zsize - 64) / 12) {
+        VAE_FREE(z);
+        vae__errf(err, "png: image too large");
+        return 1;
+    }
+    pngsize = 8 + 25 + zsize + 12 * nchunks + 12;
+    png = (unsigned char *)VAE_MALLOC(pngsize);
+    if (!png) {
+        VAE_FREE(z);
+        vae__errf(err, "png: out of memory");
+        return 1;
+    }
+    memcpy(png, sig, 8);
+    p = 8;
+    vae__png_put_be32(ihdr, (uint32_t)w);
+    vae__png_put_be32(ihdr + 4, (uint32_t)h);
+    ihdr[8] = 8;                                           /* bit depth */
+    ihdr[9] = (unsigned char)(channels == 1 ? 0 : channels == 3 ? 2 : 6); /* colour type */
+    ihdr[10] = 0;                                          /* deflate */
+    ihdr[11] = 0;                                          /* adaptive filtering */
+    ihdr[12] = 0;                                          /* no interlace */
+    p += vae__png_chunk(png + p, "IHDR", ihdr, 13);
+    {
+        /* Assemble the whole zlib stream contiguously first so it can be cut
+         * into IDAT chunks at arbitrary byte offsets. */
+        unsigned char *zs = (unsigned char *)VAE_MALLOC(zsize);
+        if (!zs) {
+            VAE_FREE(z);
+            VAE_FREE(png);
+            vae__errf(err, "png: out of memory");
+            return 1;
+        }
+        zs[0] = 0x78;
+        zs[1] = 0x01;
+        memcpy(zs + 2, z, zlen);
+        vae__png_put_be32(zs + 2 + zlen, adler);
+        VAE_FREE(z);
+        for (off = 0; off < zsize; off += maxchunk) {
+            size_t len = zsize - off < maxchunk ? zsize - off : maxchunk;
+            p += vae__png_chunk(png + p, "IDAT", zs + off, len);
+        }
+        VAE_FREE(zs);
+    }
+    p += vae__png_chunk(png + p, "IEND", NULL, 0);
+    *out = png;
+    *outlen = p;
+    return 0;
+}
+
+#ifndef VAE_NO_STDIO
+/* Encodes and writes atomically (temporary file + rename, via the I/O layer). */
+VAEDEF vae_result vae_png_write(const char *path, const unsigned char *pixels, int w, int h,
+                                int channels, char *err)
+{
+    unsigned char *png;
+    size_t len;
+    int r;
+    if (!path) return vae__fail(err, VAE_ERROR_INVALID_ARGUMENT, "png: NULL path");
+    if (vae__png_encode(pixels, w, h, channels, &png, &len, err) != 0) return VAE_ERROR_INVALID_ARGUMENT;
+    r = vae__file_write_atomic(path, png, len, err);
+    VAE_FREE(png);
+    return r ? VAE_ERROR_IO : VAE_OK;
+}
+#endif
+
+/* ---- procedural "shapes" data set ------------------------------------------ */
+
+#define VAE__SHAPES_CLASSES 7
+#define VAE__SHAPES_DEFAULT_SIZE 28
+
+/* sin(2*pi*i/64) * 16384, rounded; cos(i) = sin(i + 16). Computed offline. */
+static const int32_t vae__shapes_sin64[64] = {
+         0,   1606,   3196,   4756,   6270,   7723,   9102,  10394,
+     11585,  12665,  13623,  14449,  15137,  15679,  16069,  16305,
+     16384,  16305,  16069,  15679,  15137,  14449,  13623,  12665,
+     11585,  10394,   9102,   7723,   6270,   4756,   3196,   1606,
+         0,  -1606,  -3196,  -4756,  -6270,  -7723,  -9102, -10394,
+    -11585, -12665, -13623, -14449, -15137, -15679, -16069, -16305,
+    -16384, -16305, -16069, -15679, -15137, -14449, -13623, -12665,
+    -11585, -10394,  -9102,  -7723,  -6270,  -4756,  -3196,  -1606 };
+
+/* 5-pointed star, outer radius 1, inner radius 0.45, first tip at -y; Q14.
+ * Computed offline as round(r * (cos, sin)(-pi/2 + k*pi/5) * 16384). */
+static const int32_t vae__shapes_star[10][2] = {
+    {0, -16384}, {4334, -5965}, {15582, -5063}, {7012, 2278}, {9630, 13255},
+    {0, 7373}, {-9630, 13255}, {-7012, 2278}, {-15582, -5063}, {-4334, -5965} };
+
+/* Shape labels (also the value returned by vae__shapes_image). */
+#define VAE__SHAPE_CIRCLE   0
+#define VAE__SHAPE_RING     1
+#define VAE__SHAPE_SQUARE   2
+#define VAE__SHAPE_TRIANGLE 3
+#define VAE__SHAPE_PLUS     4
+#define VAE__SHAPE_ELLIPSE  5
+#define VAE__SHAPE_STAR     6
+
+/* floor(x / 2^s) for |x| < 2^50 without a 64-bit division (slow) and
+ * without right-shifting a negative value (implementation-defined in C):
+ * bias to non-negative, shift as unsigned, remove the bias. */
+#define VAE__SHAPES_FLOOR_SHIFT(x, s) \
+    ((int64_t)((uint64_t)((x) + ((int64_t)1 << 50)) >> (s)) - ((int64_t)1 << (50 - (s))))
+
+/* Renders image `index` of the data set defined by `seed` into img[size*size]
+ * (row-major, 0 = black background, up to 255) and returns its label
+ * 0..VAE__SHAPES_CLASSES-1, or -1 for bad arguments (size must be 8..1024).
+ *
+ * Portability: everything is integer arithmetic (coordinates in 1/256 pixel,
+ * rotations in Q14 from a literal table), so the bytes are identical on every
+ * platform and compiler; floats were avoided because compilers may contract
+ * a*b+c into FMA (GCC does by default on aarch64) or use x87 excess precision,
+ * which changes rounding at shape edges. The few remaining divisions have
+ * operands whose truncation C99 defines. Anti-aliasing is 4x4 supersampling. */
+static int vae__shapes_image(unsigned char *img, int size, uint64_t seed, uint64_t index)
+{
+    uint64_t st = seed;
+    int64_t S, r, rmin, rmax, lo, hi, cx, cy, cs, sn, b, inner2, half, arm, ext, inv_a, inv_b;
+    int64_t sv[10][2];
+    int kind, orient, ang, inten, px, py, x0, x1, y0, y1, k;
+    if (!img || size < 8 || size > 1024) return -1;
+    /* Decorrelate (seed, index) pairs: splitmix64's output is a bijection of
+     * its state, and state = f(seed) ^ index*odd is a bijection of index. */
+    st = vae__splitmix64(&st) ^ (index * 0xD1B54A32D192ED03ULL);
+    (void)vae__splitmix64(&st);
+    kind = (int)(vae__splitmix64(&st) % VAE__SHAPES_CLASSES);
+    S = (int64_t)size * 256;
+    rmin = S * 20 / 100;
+    rmax = S * 38 / 100;
+    r = rmin + (int64_t)(vae__splitmix64(&st) % (uint64_t)(rmax - rmin + 1));
+    /* Keep the whole shape (all fit in radius ~1.05 r) plus one pixel inside. */
+    lo = r * 21 / 20 + 256;
+    hi = S - lo;
+    if (hi < lo) lo = hi = S / 2;
+    cx = lo + (int64_t)(vae__splitmix64(&st) % (uint64_t)(hi - lo + 1));
+    cy = lo + (int64_t)(vae__splitmix64(&st) % (uint64_t)(hi - lo + 1));
+    ang = (int)(vae__splitmix64(&st) % 64);
+    inten = 170 + (int)(vae__splitmix64(&st) % 86);
+    b = r * (40 + (int64_t)(vae__splitmix64(&st) % 21)) / 100; /* ellipse minor semi-axis */
+    sn = vae__shapes_sin64[ang];
+    cs = vae__shapes_sin64[(ang + 16) & 63];
+    inner2 = (r * 3 / 5) * (r * 3 / 5);
+    half = r * 7 / 10;
+    arm = r * 3 / 10;
+    /* Ellipse test in normalised coordinates, with reciprocals (Q24) instead
+     * of per-sample divisions; r >= 409 here, so u * inv_a stays < 2^46. */
+    inv_a = ((int64_t)4096 << 24) / r;
+    inv_b = ((int64_t)4096 << 24) / b;
+    for (k = 0; k < 10; k++) {
+        sv[k][0] = r * vae__shapes_star[k][0] / 16384;
+        sv[k][1] = r * vae__shapes_star[k][1] / 16384;
+    }
+    /* Side of each star edge on which the centre lies (same for all edges). */
+    orient = (sv[1][0] - sv[0][0]) * (0 - sv[0][1]) - (sv[1][1] - sv[0][1]) * (0 - sv[0][0]) >= 0;
+    memset(img, 0, (size_t)size * (size_t)size);
+    ext = r * 11 / 10 + 256;
+    x0 = cx - ext < 0 ? 0 : (int)((cx - ext) / 256);
+    y0 = cy - ext < 0 ? 0 : (int)((cy - ext) / 256);
+    x1 = (cx + ext) / 256 >= size ? size - 1 : (int)((cx + ext) / 256);
+    y1 = (cy + ext) / 256 >= size ? size - 1 : (int)((cy + ext) / 256);
+    for (py = y0; py <= y1; py++) {
+        for (px = x0; px <= x1; px++) {
+            int cov = 0, sx, sy;
+            for (sy = 0; sy < 4; sy++) {
+                for (sx = 0; sx < 4; sx++) {
+                    int64_t dx = (int64_t)px * 256 + sx * 64 + 32 - cx;
+                    int64_t dy = (int64_t)py * 256 + sy * 64 + 32 - cy;
+                    int64_t u = VAE__SHAPES_FLOOR_SHIFT(dx * cs + dy * sn, 14);
+                    int64_t v = VAE__SHAPES_FLOOR_SHIFT(dy * cs - dx * sn, 14);
+                    int64_t au = u < 0 ? -u : u, av = v < 0 ? -v : v, d2 = u * u + v * v;
+                    int in = 0;
+                    switch (kind) {
+                    case VAE__SHAPE_CIRCLE: in = d2 <= r * r; break;
+                    case VAE__SHAPE_RING: in = d2 <= r * r && d2 >= inner2; break;
+                    case VAE__SHAPE_SQUARE: in = au <= half && av <= half; break;
+                    case VAE__SHAPE_TRIANGLE:
+                        /* Equilateral, circumradius r: three half-planes at
+                         * inradius r/2; 28378 = sqrt(3) in Q14. */
+                        in = 2 * v <= r && 28378 * u - 16384 * v <= 16384 * r &&
+                             -28378 * u - 16384 * v <= 16384 * r;
+                        break;
+                    case VAE__SHAPE_PLUS: in = (au <= r && av <= arm) || (av <= r && au <= arm); break;
+                    case VAE__SHAPE_ELLIPSE: {
+                        int64_t nu = VAE__SHAPES_FLOOR_SHIFT(u * inv_a, 24);
+                        int64_t nv = VAE__SHAPES_FLOOR_SHIFT(v * inv_b, 24);
+                        in = nu * nu + nv * nv <= (int64_t)4096 * 4096;
+                        break;
+                    }
+                    default:
+                        /* Star: the tip with the largest dot product owns the
+                         * 72-degree wedge containing the point; within it the
+                         * star is the convex kite (centre, inner, tip, inner),
+                         * so only the two edges at that tip need testing. */
+                        if (d2 <= r * r) {
+                            int best = 0, t;
+                            int64_t bd = u * sv[0][0] + v * sv[0][1];
+                            for (t = 1; t < 5; t++) {
+                                int64_t dt = u * sv[2 * t][0] + v * sv[2 * t][1];
+                                if (dt > bd) { bd = dt; best = t; }
+                            }
+                            {
+                                const int64_t *pa = sv[(2 * best + 9) % 10], *pb = sv[2 * best], *pc = sv[2 * best + 1];
+                                int64_t c1 = (pb[0] - pa[0]) * (v - pa[1]) - (pb[1] - pa[1]) * (u - pa[0]);
+                                int64_t c2 = (pc[0] - pb[0]) * (v - pb[1]) - (pc[1] - pb[1]) * (u - pb[0]);
+                                in = orient ? (c1 >= 0 && c2 >= 0) : (c1 <= 0 && c2 <= 0);
+                            }
+                        }
+                        break;
+                    }
+                    cov += in;
+                }
+            }
+            img[(size_t)py * (size_t)size + (size_t)px] = (unsigned char)((cov * inten + 8) / 16);
+        }
+    }
+    return kind;
+}
+
+/* ---- data sets ------------------------------------------------------------- */
+
 VAEDEF vae_result vae_data_shapes(vae_data *d, int n, int size, uint64_t seed, vae_split split)
 {
-    int i, x, y;
-    vae_rng rng;
+    int i;
+    size_t img;
+    if (!d) return VAE_ERROR_INVALID_ARGUMENT;
     memset(d, 0, sizeof *d);
-    d->pixels = (unsigned char *)VAE_MALLOC((size_t)n * size * size);
+    if (n < 1 || n > (1 << 24) || size < 8 || size > 1024 || (int)split < 0 || split >= VAE_SPLIT_COUNT)
+        return vae__fail(d->error, VAE_ERROR_INVALID_ARGUMENT, "shapes: need 1 <= n <= 2^24 images of 8..1024 pixels");
+    img = (size_t)size * size;
+    d->pixels = (unsigned char *)VAE_MALLOC(img * (size_t)n);
+    d->labels = (unsigned char *)VAE_MALLOC((size_t)n);
+    if (!d->pixels || !d->labels) {
+        vae_data_free(d);
+        return vae__fail(d->error, VAE_ERROR_OUT_OF_MEMORY, "shapes: cannot allocate %d images", n);
+    }
     d->n = n; d->c = 1; d->h = d->w = size;
-    vae_rng_seed(&rng, seed + split);
+    /* The test split draws from indices 2^40 on, so the two splits never share an image. */
     for (i = 0; i < n; i++) {
-        float cx = 6 + 16 * vae_rng_uniform(&rng), cy = 6 + 16 * vae_rng_uniform(&rng), r = 3 + 5 * vae_rng_uniform(&rng);
-        for (y = 0; y < size; y++) for (x = 0; x < size; x++)
-            d->pixels[(size_t)i * size * size + y * size + x] = ((x - cx) * (x - cx) + (y - cy) * (y - cy) < r * r) ? 255 : 0;
+        uint64_t index = (split == VAE_SPLIT_TEST ? (uint64_t)1 << 40 : 0) + (uint64_t)i;
+        d->labels[i] = (unsigned char)vae__shapes_image(d->pixels + img * i, size, seed, index);
     }
     return VAE_OK;
 }
-/* DATA-PLACEHOLDER-END */
+
+#ifndef VAE_NO_STDIO
+/* Reads a whole file, inflating it if it starts with the gzip magic bytes. */
+static vae_result vae__file_bytes(const char *path, unsigned char **buf, size_t *n, char *err)
+{
+    char e[VAE_ERROR_SIZE];
+    if (vae__file_read(path, buf, n, e) != 0) return vae__fail(err, VAE_ERROR_IO, "%s", e);
+    if (*n >= 2 && (*buf)[0] == 0x1f && (*buf)[1] == 0x8b) {
+        unsigned char *out;
+        size_t len;
+        int r = vae__gunzip(*buf, *n, &out, &len, (size_t)1 << 31, e);
+        VAE_FREE(*buf);
+        *buf = NULL;
+        if (r != 0) return vae__fail(err, VAE_ERROR_FORMAT, "%s: %s", path, e);
+        *buf = out; *n = len;
+    }
+    return VAE_OK;
+}
+
+VAEDEF vae_result vae_data_load_idx(vae_data *d, const char *images_path, const char *labels_path)
+{
+    unsigned char *buf = NULL;
+    const unsigned char *data;
+    size_t n;
+    uint32_t dims[4];
+    int nd;
+    char e[VAE_ERROR_SIZE];
+    vae_result r;
+    if (!d) return VAE_ERROR_INVALID_ARGUMENT;
+    memset(d, 0, sizeof *d);
+    if (!images_path) return vae__fail(d->error, VAE_ERROR_INVALID_ARGUMENT, "idx: no images file given");
+    if ((r = vae__file_bytes(images_path, &buf, &n, d->error)) != VAE_OK) return r;
+    if (vae__idx_parse(buf, n, &nd, dims, &data, e) != 0 || nd != 3 || dims[0] < 1 || dims[1] > VAE__MAX_DIM || dims[2] > VAE__MAX_DIM) {
+        VAE_FREE(buf);
+        return vae__fail(d->error, VAE_ERROR_FORMAT, "%s: %s", images_path, nd != 3 && !e[0] ? "not an IDX file of images (n x h x w)" : e);
+    }
+    /* keep the decoded buffer: move the pixels to its start */
+    memmove(buf, data, (size_t)dims[0] * dims[1] * dims[2]);
+    d->pixels = buf; d->n = (int)dims[0]; d->c = 1; d->h = (int)dims[1]; d->w = (int)dims[2];
+    if (labels_path) {
+        if ((r = vae__file_bytes(labels_path, &buf, &n, d->error)) != VAE_OK) { vae_data_free(d); return r; }
+        if (vae__idx_parse(buf, n, &nd, dims, &data, e) != 0 || nd != 1 || dims[0] != (uint32_t)d->n) {
+            VAE_FREE(buf);
+            r = vae__fail(e, VAE_ERROR_FORMAT, "%s: %s", labels_path, e[0] && nd == 1 ? "labels do not match the images' count" : e);
+            vae_data_free(d);
+            memcpy(d->error, e, sizeof e);
+            return r;
+        }
+        memmove(buf, data, dims[0]);
+        d->labels = buf;
+    }
+    return VAE_OK;
+}
+
+static int vae__file_exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+VAEDEF vae_result vae_data_load(vae_data *d, const char *dir, vae_split split)
+{
+    static const char *const forms[] = { "%s/%s-%s-idx%d-ubyte.gz", "%s/%s-%s-idx%d-ubyte", "%s/%s-%s.idx%d-ubyte" };
+    const char *set = split == VAE_SPLIT_TEST ? "t10k" : "train";
+    char img[1024], lab[1024];
+    int i, have_img = 0, have_lab = 0;
+    if (!d) return VAE_ERROR_INVALID_ARGUMENT;
+    memset(d, 0, sizeof *d);
+    if (!dir) return vae__fail(d->error, VAE_ERROR_INVALID_ARGUMENT, "data: no directory given");
+    if (strlen(dir) > 900) return vae__fail(d->error, VAE_ERROR_INVALID_ARGUMENT, "data: directory name too long");
+    for (i = 0; i < 3 && !have_img; i++) { snprintf(img, sizeof img, forms[i], dir, set, "images", 3); have_img = vae__file_exists(img); }
+    for (i = 0; i < 3 && !have_lab; i++) { snprintf(lab, sizeof lab, forms[i], dir, set, "labels", 1); have_lab = vae__file_exists(lab); }
+    if (!have_img)
+        return vae__fail(d->error, VAE_ERROR_IO, "data: no %s-images-idx3-ubyte[.gz] in '%s' (MNIST or Fashion-MNIST IDX files)", set, dir);
+    return vae_data_load_idx(d, img, have_lab ? lab : NULL);
+}
+#endif /* VAE_NO_STDIO */
+
 
 #endif /* VAE_IMPLEMENTATION_INCLUDED */
 #endif /* VAE_IMPLEMENTATION */
