@@ -425,29 +425,811 @@ static size_t vae__align16(size_t n, int *ovf) { return vae__add(n, 15, ovf) & ~
 
 /* >>gemm */
 
-/* GEMM-PLACEHOLDER-BEGIN: replaced by the SIMD fragment */
-typedef struct vae__gemm_ctx { int threads; float *scratch; size_t scratch_floats; int kernel; } vae__gemm_ctx;
-static size_t vae__gemm_scratch_floats(int threads) { (void)threads; return 0; }
-static void vae__gemm(const vae__gemm_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha,
-                      const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+/* GEMM-BEGIN */
+/* ======================================================================== */
+/* GEMM: C(M,N) = alpha * op(A)(M,K) * op(B)(K,N) + beta * C, row-major.    */
+/* ======================================================================== */
+/*
+ * Design (Goto/BLIS style):
+ *
+ *   for jc over N in steps of NC           B panel  (kc x nc)  -> Bp, lives in L2/L3
+ *     for pc over K in steps of KC         (K order is fixed: results never depend on threads)
+ *       pack B panel
+ *       for ic over M in steps of MC       A block  (mc x kc)  -> Ap, lives in L2
+ *         pack A block
+ *         for (jr, ir) micro-tiles         B sliver (kc x NR) stays in L1 across ir
+ *           micro-kernel: MR x NR tile of C in registers, k = 0..kc-1 in order
+ *
+ * Packing turns every transpose case into one layout, so each micro-kernel is
+ * written for a single layout.  Packed buffers (all in the caller's scratch):
+ *
+ *   Bp: slivers of NR columns, sliver s = Bp[s*kc*NR ..], element (k, j) at
+ *       [k*NR + j]; columns past nc are zero.
+ *   Ap: slivers of MR rows,    sliver s = Ap[s*kc*MR ..], element (i, k) at
+ *       [k*MR + i]; rows past mc are zero.
+ *
+ * Micro-kernels take A through strides (element (i,k) at a[i*rsa + k*csa]),
+ * so when B has only a few slivers (N small: A would be packed and then used
+ * once or twice) A is read in place instead of packed; only a partial edge
+ * sliver is still packed, because the kernel always reads MR full rows.
+ *
+ * Threads: C is cut into one slice per thread, along N (or along M when N
+ * is narrow), at multiples of NR (MR), and every thread runs the serial
+ * algorithm on its slice with its own scratch slot.  There is no barrier
+ * until the join (on a busy 2-core machine each barrier can cost a whole
+ * scheduler time slice); the price is that each thread packs the shared
+ * operand itself, a few percent.  Slices are aligned to the register tile
+ * and K blocking depends only on K, so every C element is computed by the
+ * same micro-kernel calls in the same order: results are bit-identical for
+ * any thread count.
+ */
+
+typedef struct vae__gemm_ctx {
+    int threads;           /* OpenMP threads; <= 1 means serial */
+    float *scratch;        /* packing memory, >= vae__gemm_scratch_floats(threads) floats */
+    size_t scratch_floats; /* size of scratch in floats */
+    int kernel;            /* index into the kernel table, -1 = best for this CPU */
+} vae__gemm_ctx;
+
+VAEDEF void vae_gemm(int transa, int transb, int M, int N, int K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta,
+                     float *C, int ldc);
+VAEDEF const char *vae_gemm_kernel_name_active(void);
+
+/* Micro-kernel: C tile (m <= MR rows, n <= NR columns, row stride ldc) =
+ * alpha * sum_k a(i,k) b(k,j) + beta * C, with beta == 0 meaning "do not read
+ * C".  a(i,k) = a[i*rsa + k*csa] for all MR rows (always readable), b is one
+ * packed sliver. */
+typedef void (*vae__gemm_ukr_fn)(int kc, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                                 const float *b, float *c, ptrdiff_t ldc,
+                                 float alpha, float beta, int m, int n);
+
+typedef struct vae__gemm_kinfo {
+    const char *name;
+    vae__gemm_ukr_fn ukr;
+    int isa;                /* VAE__GEMM_ISA_* (for the runtime availability check) */
+    int mr, nr;             /* register tile */
+    int mc, kc, nc;         /* cache blocks; mc % mr == 0, nc % nr == 0 */
+} vae__gemm_kinfo;
+
+#define VAE__GEMM_ISA_NONE 0
+#define VAE__GEMM_ISA_SSE2 1
+#define VAE__GEMM_ISA_AVX2 2
+#define VAE__GEMM_ISA_NEON 3
+#define VAE__GEMM_ISA_WASM 4
+
+/* ---- which SIMD kernels can be compiled here ---------------------------- */
+
+#if defined(__SSE2__) || defined(_M_X64) || defined(_M_AMD64) || \
+    (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+#define VAE__GEMM_HAVE_SSE2 1
+#include <emmintrin.h>
+#endif
+
+/* AVX2+FMA: either enabled by the compile flags (then always used), or, on
+ * gcc/clang x86, compiled with a target attribute and picked at run time.
+ * MinGW gcc is left out of runtime dispatch: it does not realign the stack
+ * to 32 bytes for spilled ymm registers (GCC bug 54412). */
+#if defined(__AVX2__) && defined(__FMA__)
+#define VAE__GEMM_HAVE_AVX2 1
+#define VAE__GEMM_AVX2_ATTR
+#include <immintrin.h>
+#elif !defined(VAE_NO_RUNTIME_DISPATCH) && (defined(__x86_64__) || defined(__i386__)) && \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 5)) && \
+    !(defined(_WIN32) && !defined(__clang__))
+#define VAE__GEMM_HAVE_AVX2 1
+#define VAE__GEMM_AVX2_DISPATCH 1
+#define VAE__GEMM_AVX2_ATTR __attribute__((target("avx2,fma")))
+#include <immintrin.h>
+#endif
+
+#if defined(__ARM_NEON) || defined(__ARM_NEON__) || defined(_M_ARM64)
+#define VAE__GEMM_HAVE_NEON 1
+#include <arm_neon.h>
+#endif
+
+#if defined(__wasm_simd128__)
+#define VAE__GEMM_HAVE_WASM 1
+#include <wasm_simd128.h>
+#endif
+
+/* ---- shared micro-kernel template --------------------------------------- */
+/*
+ * Each SIMD ISA defines a small vocabulary, then instantiates the template:
+ *   VAE__V            vector type, VAE__VW floats wide
+ *   VAE__LD/VAE__ST   unaligned load/store
+ *   VAE__BC(p)        broadcast *p to all lanes
+ *   VAE__SPLAT(x), VAE__ZERO()
+ *   VAE__FMA(c,a,b)   c + a*b (fused where the ISA has it)
+ *   VAE__MUL, VAE__ADD
+ * Tile: MR = 6 rows x NR = 2 vectors.  12 accumulators + 2 B vectors + 1
+ * broadcast fit the 16 registers of SSE2/AVX2/WASM; on 32-register NEON it
+ * leaves room but keeps the code shared.
+ */
+#define VAE__GEMM_MR 6
+/* The C tile is touched only after the k loop; asking for its lines first
+ * hides the misses (rows 4 KB apart, as in 1024-wide C, also collide in L1). */
+#if defined(__GNUC__) || defined(__clang__)
+#define VAE__GEMM_PREFETCH(p) __builtin_prefetch((p), 1, 3)
+#else
+#define VAE__GEMM_PREFETCH(p) ((void)0)
+#endif
+#define VAE__GEMM_R6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+
+#define VAE__GEMM_DECL(r) VAE__V c##r##0 = VAE__ZERO(), c##r##1 = VAE__ZERO();
+#define VAE__GEMM_FMA2(r) { const VAE__V a_ = VAE__BC(ak_ + (r) * rs_); \
+    c##r##0 = VAE__FMA(c##r##0, a_, b0_); c##r##1 = VAE__FMA(c##r##1, a_, b1_); }
+#define VAE__GEMM_FMA1(r) { const VAE__V a_ = VAE__BC(ak_ + (r) * rs_); \
+    c##r##0 = VAE__FMA(c##r##0, a_, b0_); }
+#define VAE__GEMM_STEP2() { const VAE__V b0_ = VAE__LD(bk_), b1_ = VAE__LD(bk_ + VAE__VW); \
+    VAE__GEMM_R6(VAE__GEMM_FMA2) }
+#define VAE__GEMM_STEP1() { const VAE__V b0_ = VAE__LD(bk_); VAE__GEMM_R6(VAE__GEMM_FMA1) }
+#define VAE__GEMM_KLOOP(RS, CS, STEP) { \
+    const ptrdiff_t rs_ = (RS), cs_ = (CS); \
+    const float *ak_ = a, *bk_ = b; int k_; \
+    for (k_ = 0; k_ < kc; k_++) { STEP() ak_ += cs_; bk_ += 2 * VAE__VW; } }
+#define VAE__GEMM_ST0(r) \
+    VAE__ST(c + (r) * ldc, VAE__MUL(va_, c##r##0)); \
+    VAE__ST(c + (r) * ldc + VAE__VW, VAE__MUL(va_, c##r##1));
+#define VAE__GEMM_STB(r) \
+    VAE__ST(c + (r) * ldc, VAE__ADD(VAE__MUL(va_, c##r##0), VAE__MUL(vb_, VAE__LD(c + (r) * ldc)))); \
+    VAE__ST(c + (r) * ldc + VAE__VW, \
+            VAE__ADD(VAE__MUL(va_, c##r##1), VAE__MUL(vb_, VAE__LD(c + (r) * ldc + VAE__VW))));
+#define VAE__GEMM_STT(r) \
+    VAE__ST(t_ + (r) * 2 * VAE__VW, c##r##0); VAE__ST(t_ + (r) * 2 * VAE__VW + VAE__VW, c##r##1);
+
+/* Full tiles store straight to C; edge tiles go through t_ and a scalar
+ * tail.  Each loop variant gets its own function and its own accumulators:
+ * sharing one set across variants made gcc spill an accumulator inside the
+ * hot loop.  When n fits one vector only half the FMAs are issued (the narrow
+ * layers of a VAE, e.g. a 20-wide latent, hit this). */
+#define VAE__GEMM_EPILOGUE \
+    if (m == VAE__GEMM_MR && n == 2 * VAE__VW) { \
+        const VAE__V va_ = VAE__SPLAT(alpha); \
+        if (beta == 0.0f) { VAE__GEMM_R6(VAE__GEMM_ST0) } \
+        else { const VAE__V vb_ = VAE__SPLAT(beta); VAE__GEMM_R6(VAE__GEMM_STB) } \
+    } else { \
+        float t_[VAE__GEMM_MR * 2 * VAE__VW]; int i_, j_; \
+        VAE__GEMM_R6(VAE__GEMM_STT) \
+        for (i_ = 0; i_ < m; i_++) { \
+            float *cr_ = c + i_ * ldc; const float *tr_ = t_ + i_ * 2 * VAE__VW; \
+            if (beta == 0.0f) { for (j_ = 0; j_ < n; j_++) cr_[j_] = alpha * tr_[j_]; } \
+            else { for (j_ = 0; j_ < n; j_++) cr_[j_] = alpha * tr_[j_] + beta * cr_[j_]; } \
+        } \
+    }
+#define VAE__GEMM_UKR_PARAMS int kc, const float *a, ptrdiff_t rsa, ptrdiff_t csa, \
+    const float *b, float *c, ptrdiff_t ldc, float alpha, float beta, int m, int n
+/* Only valid rows/columns: forming a pointer past C is undefined in C. */
+#define VAE__GEMM_PFC(r) if ((r) < m) { VAE__GEMM_PREFETCH(c + (r) * ldc); \
+    VAE__GEMM_PREFETCH(c + (r) * ldc + n - 1); }
+#define VAE__GEMM_UKR_VARIANT(NAME, ATTR, STEP) \
+static ATTR void NAME(VAE__GEMM_UKR_PARAMS) \
+{ \
+    VAE__GEMM_R6(VAE__GEMM_DECL) \
+    VAE__GEMM_R6(VAE__GEMM_PFC) \
+    VAE__GEMM_KLOOP(rsa, csa, STEP) \
+    VAE__GEMM_EPILOGUE \
+}
+#define VAE__GEMM_UKR_DEFINE(NAME, NAME2, NAME1, ATTR) \
+VAE__GEMM_UKR_VARIANT(NAME2, ATTR, VAE__GEMM_STEP2) \
+VAE__GEMM_UKR_VARIANT(NAME1, ATTR, VAE__GEMM_STEP1) \
+static ATTR void NAME(VAE__GEMM_UKR_PARAMS) \
+{ \
+    if (n <= VAE__VW) NAME1(kc, a, rsa, csa, b, c, ldc, alpha, beta, m, n); \
+    else NAME2(kc, a, rsa, csa, b, c, ldc, alpha, beta, m, n); \
+}
+
+/* ---- scalar kernel: plain C, always present, the reference twin ---------- */
+#define VAE__GEMM_SMR 4
+#define VAE__GEMM_SNR 4
+static void vae__gemm_ukr_scalar(int kc, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                                 const float *b, float *c, ptrdiff_t ldc,
+                                 float alpha, float beta, int m, int n)
 {
+    float acc[VAE__GEMM_SMR][VAE__GEMM_SNR];
     int i, j, k;
-    (void)ctx;
-    for (i = 0; i < M; i++)
-        for (j = 0; j < N; j++) {
-            float s = 0;
-            for (k = 0; k < K; k++) s += (ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) * (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
-            C[(size_t)i * ldc + j] = alpha * s + (beta == 0 ? 0 : beta * C[(size_t)i * ldc + j]);
+    for (i = 0; i < VAE__GEMM_SMR; i++)
+        for (j = 0; j < VAE__GEMM_SNR; j++) acc[i][j] = 0.0f;
+    for (k = 0; k < kc; k++) {
+        const float *ak = a + k * csa, *bk = b + k * VAE__GEMM_SNR;
+        for (i = 0; i < VAE__GEMM_SMR; i++) {
+            const float ai = ak[i * rsa];
+            for (j = 0; j < VAE__GEMM_SNR; j++) acc[i][j] += ai * bk[j];
         }
+    }
+    for (i = 0; i < m; i++) {
+        float *cr = c + i * ldc;
+        if (beta == 0.0f) { for (j = 0; j < n; j++) cr[j] = alpha * acc[i][j]; }
+        else { for (j = 0; j < n; j++) cr[j] = alpha * acc[i][j] + beta * cr[j]; }
+    }
 }
-VAEDEF void vae_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
-                     const float *B, int ldb, float beta, float *C, int ldc)
+
+/* ---- SSE2 (no FMA: mul + add) -------------------------------------------- */
+#ifdef VAE__GEMM_HAVE_SSE2
+#define VAE__V __m128
+#define VAE__VW 4
+#define VAE__LD(p) _mm_loadu_ps(p)
+#define VAE__ST(p, v) _mm_storeu_ps((p), (v))
+#define VAE__BC(p) _mm_load1_ps(p)
+#define VAE__SPLAT(x) _mm_set1_ps(x)
+#define VAE__ZERO() _mm_setzero_ps()
+#define VAE__FMA(c, a, b) _mm_add_ps((c), _mm_mul_ps((a), (b)))
+#define VAE__MUL(a, b) _mm_mul_ps((a), (b))
+#define VAE__ADD(a, b) _mm_add_ps((a), (b))
+VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_sse2, vae__gemm_ukr_sse2_2v, vae__gemm_ukr_sse2_1v, )
+#undef VAE__V
+#undef VAE__VW
+#undef VAE__LD
+#undef VAE__ST
+#undef VAE__BC
+#undef VAE__SPLAT
+#undef VAE__ZERO
+#undef VAE__FMA
+#undef VAE__MUL
+#undef VAE__ADD
+#endif
+
+/* ---- AVX2 + FMA ----------------------------------------------------------- */
+#ifdef VAE__GEMM_HAVE_AVX2
+#define VAE__V __m256
+#define VAE__VW 8
+#define VAE__LD(p) _mm256_loadu_ps(p)
+#define VAE__ST(p, v) _mm256_storeu_ps((p), (v))
+#define VAE__BC(p) _mm256_broadcast_ss(p)
+#define VAE__SPLAT(x) _mm256_set1_ps(x)
+#define VAE__ZERO() _mm256_setzero_ps()
+#define VAE__FMA(c, a, b) _mm256_fmadd_ps((a), (b), (c))
+#define VAE__MUL(a, b) _mm256_mul_ps((a), (b))
+#define VAE__ADD(a, b) _mm256_add_ps((a), (b))
+VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_avx2, vae__gemm_ukr_avx2_2v, vae__gemm_ukr_avx2_1v, VAE__GEMM_AVX2_ATTR)
+#undef VAE__V
+#undef VAE__VW
+#undef VAE__LD
+#undef VAE__ST
+#undef VAE__BC
+#undef VAE__SPLAT
+#undef VAE__ZERO
+#undef VAE__FMA
+#undef VAE__MUL
+#undef VAE__ADD
+#endif
+
+/* ---- NEON ------------------------------------------------------------------ */
+#ifdef VAE__GEMM_HAVE_NEON
+#define VAE__V float32x4_t
+#define VAE__VW 4
+#define VAE__LD(p) vld1q_f32(p)
+#define VAE__ST(p, v) vst1q_f32((p), (v))
+#define VAE__BC(p) vld1q_dup_f32(p)
+#define VAE__SPLAT(x) vdupq_n_f32(x)
+#define VAE__ZERO() vdupq_n_f32(0.0f)
+#if defined(__aarch64__) || defined(_M_ARM64) || defined(__ARM_FEATURE_FMA)
+#define VAE__FMA(c, a, b) vfmaq_f32((c), (a), (b))
+#else /* ARMv7 NEON without VFPv4: no fused form */
+#define VAE__FMA(c, a, b) vmlaq_f32((c), (a), (b))
+#endif
+#define VAE__MUL(a, b) vmulq_f32((a), (b))
+#define VAE__ADD(a, b) vaddq_f32((a), (b))
+VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_neon, vae__gemm_ukr_neon_2v, vae__gemm_ukr_neon_1v, )
+#undef VAE__V
+#undef VAE__VW
+#undef VAE__LD
+#undef VAE__ST
+#undef VAE__BC
+#undef VAE__SPLAT
+#undef VAE__ZERO
+#undef VAE__FMA
+#undef VAE__MUL
+#undef VAE__ADD
+#endif
+
+/* ---- WASM SIMD128 (no FMA in the base proposal: mul + add) ------------------ */
+#ifdef VAE__GEMM_HAVE_WASM
+#define VAE__V v128_t
+#define VAE__VW 4
+#define VAE__LD(p) wasm_v128_load(p)
+#define VAE__ST(p, v) wasm_v128_store((p), (v))
+#define VAE__BC(p) wasm_v128_load32_splat(p)
+#define VAE__SPLAT(x) wasm_f32x4_splat(x)
+#define VAE__ZERO() wasm_f32x4_splat(0.0f)
+#define VAE__FMA(c, a, b) wasm_f32x4_add((c), wasm_f32x4_mul((a), (b)))
+#define VAE__MUL(a, b) wasm_f32x4_mul((a), (b))
+#define VAE__ADD(a, b) wasm_f32x4_add((a), (b))
+VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_wasm, vae__gemm_ukr_wasm_2v, vae__gemm_ukr_wasm_1v, )
+#undef VAE__V
+#undef VAE__VW
+#undef VAE__LD
+#undef VAE__ST
+#undef VAE__BC
+#undef VAE__SPLAT
+#undef VAE__ZERO
+#undef VAE__FMA
+#undef VAE__MUL
+#undef VAE__ADD
+#endif
+
+/* ---- kernel table ------------------------------------------------------------
+ * Ordered from slowest to fastest, so the best kernel is the last available.
+ * KC = 256: a 6 x 256 A sliver (6 KB) and a 256 x 16 B sliver (16 KB) share a
+ * 32 KB L1.  MC x KC of A (~150 KB) stays in L2, KC x NC of B (2 MB) in L3. */
+#ifndef VAE__GEMM_AVX2_MC
+#define VAE__GEMM_AVX2_MC 144
+#endif
+#ifndef VAE__GEMM_AVX2_KC
+#define VAE__GEMM_AVX2_KC 256
+#endif
+#ifndef VAE__GEMM_AVX2_NC
+#define VAE__GEMM_AVX2_NC 2048
+#endif
+static const vae__gemm_kinfo vae__gemm_kernels[] = {
+    { "scalar", vae__gemm_ukr_scalar, VAE__GEMM_ISA_NONE, VAE__GEMM_SMR, VAE__GEMM_SNR, 128, 256, 1024 },
+#ifdef VAE__GEMM_HAVE_SSE2
+    { "sse2", vae__gemm_ukr_sse2, VAE__GEMM_ISA_SSE2, VAE__GEMM_MR, 8, 144, 256, 2048 },
+#endif
+#ifdef VAE__GEMM_HAVE_AVX2
+    { "avx2", vae__gemm_ukr_avx2, VAE__GEMM_ISA_AVX2, VAE__GEMM_MR, 16, VAE__GEMM_AVX2_MC, VAE__GEMM_AVX2_KC, VAE__GEMM_AVX2_NC },
+#endif
+#ifdef VAE__GEMM_HAVE_NEON
+    { "neon", vae__gemm_ukr_neon, VAE__GEMM_ISA_NEON, VAE__GEMM_MR, 8, 120, 256, 1024 },
+#endif
+#ifdef VAE__GEMM_HAVE_WASM
+    { "wasm", vae__gemm_ukr_wasm, VAE__GEMM_ISA_WASM, VAE__GEMM_MR, 8, 120, 256, 1024 },
+#endif
+};
+
+static int vae__gemm_kernel_count(void)
 {
-    vae__gemm_ctx c = {1, NULL, 0, -1};
-    vae__gemm(&c, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return (int)(sizeof(vae__gemm_kernels) / sizeof(vae__gemm_kernels[0]));
 }
-VAEDEF const char *vae_gemm_kernel_name_active(void) { return "scalar"; }
-/* GEMM-PLACEHOLDER-END */
+
+static const char *vae__gemm_kernel_name(int k)
+{
+    if (k < 0 || k >= vae__gemm_kernel_count()) return "none";
+    return vae__gemm_kernels[k].name;
+}
+
+/* Runtime check.  Only the dispatched AVX2 kernel needs one; the others are
+ * compiled only when the compile target guarantees the ISA.
+ * __builtin_cpu_supports reads a table libgcc / compiler-rt fill once in a
+ * constructor (and __builtin_cpu_init returns at once when already done), so
+ * this is a few loads: cheap enough to run per call, and it avoids any cached
+ * mutable state of our own.  "avx2" also covers OS support for YMM state. */
+static int vae__gemm_kernel_available(int k)
+{
+    if (k < 0 || k >= vae__gemm_kernel_count()) return 0;
+#ifdef VAE__GEMM_AVX2_DISPATCH
+    if (vae__gemm_kernels[k].isa == VAE__GEMM_ISA_AVX2) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+#endif
+    return 1;
+}
+
+static int vae__gemm_best_kernel(void)
+{
+    int k = vae__gemm_kernel_count() - 1;
+    while (k > 0 && !vae__gemm_kernel_available(k)) k--;
+    return k;
+}
+
+VAEDEF const char *vae_gemm_kernel_name_active(void)
+{
+    return vae__gemm_kernel_name(vae__gemm_best_kernel());
+}
+
+/* ---- blocking helpers ----------------------------------------------------------- */
+
+/* Block size for `total` with at most `maxb` per block, balanced so the last
+ * block is not a sliver (K = 784 -> 4 x 196, not 3 x 256 + 16), rounded up to
+ * `unit`.  maxb is a multiple of unit, so the result never exceeds maxb. */
+static int vae__gemm_blk(int total, int maxb, int unit)
+{
+    int nb = (total + maxb - 1) / maxb, b;
+    if (nb < 1) nb = 1;
+    b = (total + nb - 1) / nb;
+    b = (b + unit - 1) / unit * unit;
+    return b < maxb ? b : maxb;
+}
+
+/* Alignment slack per packed buffer: 16 floats = 64 bytes (a cache line). */
+#define VAE__GEMM_ALIGN_F 16
+
+/* Scratch for one thread working on any slice of an M x N x K problem. */
+static size_t vae__gemm_scratch_slot(const vae__gemm_kinfo *ki, int M, int N, int K)
+{
+    size_t kc = (size_t)vae__gemm_blk(K, ki->kc, 1);
+    size_t nr = (size_t)ki->nr, mr = (size_t)ki->mr;
+    size_t nc = ((size_t)N + nr - 1) / nr * nr, mc = ((size_t)M + mr - 1) / mr * mr;
+    if (nc > (size_t)ki->nc) nc = (size_t)ki->nc;
+    if (mc > (size_t)ki->mc) mc = (size_t)ki->mc;
+    return kc * (nc + mc) + 2 * VAE__GEMM_ALIGN_F;
+}
+
+/* Floats of scratch that let vae__gemm run packed with any kernel on any
+ * shape with up to `threads` threads (one slot per thread: ~2.3 MB each for
+ * the x86 kernels).  Less scratch is fine too: vae__gemm then uses as many
+ * threads as there are slots, or the unpacked fallback if not even one
+ * slot for the actual shape fits. */
+static size_t vae__gemm_scratch_floats(int threads)
+{
+    size_t best = 0;
+    int k;
+    if (threads < 1) threads = 1;
+    for (k = 0; k < vae__gemm_kernel_count(); k++) {
+        const vae__gemm_kinfo *ki = &vae__gemm_kernels[k];
+        size_t s = (size_t)ki->kc * (size_t)(ki->nc + ki->mc) + 2 * VAE__GEMM_ALIGN_F;
+        if (s > best) best = s;
+    }
+    return best * (size_t)threads;
+}
+
+static float *vae__gemm_align(float *p)
+{
+    uintptr_t u = (uintptr_t)p;
+    u = (u + 63u) & ~(uintptr_t)63u;
+    return (float *)u;
+}
+
+typedef struct vae__gemm_args {
+    int transa, transb, M, N, K;
+    float alpha, beta;
+    const float *A; int lda;
+    const float *B; int ldb;
+    float *C; int ldc;
+} vae__gemm_args;
+
+/* Pack slivers [s0, s1) of the mc x kc block of op(A) at (i0, p0) into Ap. */
+static void vae__gemm_pack_a(const vae__gemm_args *g, int i0, int mc, int p0, int kc,
+                             int mr, int s0, int s1, float *VAE__RESTRICT ap)
+{
+    const size_t l = (size_t)g->lda;
+    int s, i, k;
+    if (!g->transa) {
+        /* A(i,k) = A[i*lda + k]: per sliver, gather one element from each of
+         * its rows per k (each row is read contiguously). */
+        for (s = s0; s < s1; s++) {
+            float *d = ap + (size_t)s * kc * mr;
+            const int r0 = s * mr, rows = mc - r0 < mr ? mc - r0 : mr;
+            const float *src = g->A + (size_t)(i0 + r0) * l + p0;
+            if (rows == 6 && mr == 6) {
+                const float *q0 = src, *q1 = src + l, *q2 = src + 2 * l, *q3 = src + 3 * l,
+                            *q4 = src + 4 * l, *q5 = src + 5 * l;
+                for (k = 0; k < kc; k++, d += 6) {
+                    d[0] = q0[k]; d[1] = q1[k]; d[2] = q2[k];
+                    d[3] = q3[k]; d[4] = q4[k]; d[5] = q5[k];
+                }
+            } else {
+                for (i = 0; i < mr; i++) {
+                    const float *q = src + (size_t)i * l;
+                    for (k = 0; k < kc; k++) d[(size_t)k * mr + i] = i < rows ? q[k] : 0.0f;
+                }
+            }
+        }
+    } else {
+        /* A stored (K,M): A(i,k) = A[k*lda + i].  Walk each source row once
+         * across all slivers; sliver by sliver would touch kc cache lines
+         * for every 24 bytes used. */
+        for (k = 0; k < kc; k++) {
+            const float *src = g->A + (size_t)(p0 + k) * l + i0;
+            for (s = s0; s < s1; s++) {
+                float *d = ap + ((size_t)s * kc + k) * mr;
+                const int r0 = s * mr, rows = mc - r0 < mr ? mc - r0 : mr;
+                if (rows == 6 && mr == 6) {
+                    memcpy(d, src + r0, 6 * sizeof(float));
+                } else {
+                    for (i = 0; i < rows; i++) d[i] = src[r0 + i];
+                    for (; i < mr; i++) d[i] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* 4x4 transpose for packing a transposed B: d[q*ld + i] = ri[q] (i, q < 4).
+ * Packing runs in the baseline ISA of the build, so this uses SSE2 / NEON /
+ * WASM where present; a strided scalar copy was a quarter of the run time of
+ * X * W^T with W 400 x 784. */
+#if defined(VAE__GEMM_HAVE_SSE2)
+#define VAE__GEMM_HAVE_T4 1
+static void vae__gemm_t4(const float *r0, const float *r1, const float *r2, const float *r3,
+                         float *d, ptrdiff_t ld)
+{
+    __m128 x0 = _mm_loadu_ps(r0), x1 = _mm_loadu_ps(r1), x2 = _mm_loadu_ps(r2), x3 = _mm_loadu_ps(r3);
+    __m128 t0 = _mm_unpacklo_ps(x0, x1), t1 = _mm_unpacklo_ps(x2, x3);
+    __m128 t2 = _mm_unpackhi_ps(x0, x1), t3 = _mm_unpackhi_ps(x2, x3);
+    _mm_storeu_ps(d, _mm_movelh_ps(t0, t1));
+    _mm_storeu_ps(d + ld, _mm_movehl_ps(t1, t0));
+    _mm_storeu_ps(d + 2 * ld, _mm_movelh_ps(t2, t3));
+    _mm_storeu_ps(d + 3 * ld, _mm_movehl_ps(t3, t2));
+}
+#elif defined(VAE__GEMM_HAVE_NEON)
+#define VAE__GEMM_HAVE_T4 1
+static void vae__gemm_t4(const float *r0, const float *r1, const float *r2, const float *r3,
+                         float *d, ptrdiff_t ld)
+{
+    float32x4x2_t a = vtrnq_f32(vld1q_f32(r0), vld1q_f32(r1));
+    float32x4x2_t b = vtrnq_f32(vld1q_f32(r2), vld1q_f32(r3));
+    vst1q_f32(d, vcombine_f32(vget_low_f32(a.val[0]), vget_low_f32(b.val[0])));
+    vst1q_f32(d + ld, vcombine_f32(vget_low_f32(a.val[1]), vget_low_f32(b.val[1])));
+    vst1q_f32(d + 2 * ld, vcombine_f32(vget_high_f32(a.val[0]), vget_high_f32(b.val[0])));
+    vst1q_f32(d + 3 * ld, vcombine_f32(vget_high_f32(a.val[1]), vget_high_f32(b.val[1])));
+}
+#elif defined(VAE__GEMM_HAVE_WASM)
+#define VAE__GEMM_HAVE_T4 1
+static void vae__gemm_t4(const float *r0, const float *r1, const float *r2, const float *r3,
+                         float *d, ptrdiff_t ld)
+{
+    v128_t x0 = wasm_v128_load(r0), x1 = wasm_v128_load(r1), x2 = wasm_v128_load(r2), x3 = wasm_v128_load(r3);
+    v128_t t0 = wasm_i32x4_shuffle(x0, x1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(x2, x3, 0, 4, 1, 5);
+    v128_t t2 = wasm_i32x4_shuffle(x0, x1, 2, 6, 3, 7), t3 = wasm_i32x4_shuffle(x2, x3, 2, 6, 3, 7);
+    wasm_v128_store(d, wasm_i32x4_shuffle(t0, t1, 0, 1, 4, 5));
+    wasm_v128_store(d + ld, wasm_i32x4_shuffle(t0, t1, 2, 3, 6, 7));
+    wasm_v128_store(d + 2 * ld, wasm_i32x4_shuffle(t2, t3, 0, 1, 4, 5));
+    wasm_v128_store(d + 3 * ld, wasm_i32x4_shuffle(t2, t3, 2, 3, 6, 7));
+}
+#endif
+
+/* Pack slivers [s0, s1) of the kc x nc panel of op(B) at (p0, j0) into Bp. */
+static void vae__gemm_pack_b(const vae__gemm_args *g, int p0, int kc, int j0, int nc,
+                             int nr, int s0, int s1, float *VAE__RESTRICT bp)
+{
+    const size_t l = (size_t)g->ldb;
+    int s, j, k;
+    if (!g->transb) {
+        /* B(k,j) = B[k*ldb + j]: walk each source row once across all
+         * slivers, so B streams through the cache instead of being read one
+         * 64-byte piece per row per sliver (that cost ~20% at 128x400x784).
+         * Constant-size memcpy compiles to plain vector moves. */
+        for (k = 0; k < kc; k++) {
+            const float *src = g->B + (size_t)(p0 + k) * l + j0;
+            for (s = s0; s < s1; s++) {
+                float *d = bp + ((size_t)s * kc + k) * nr;
+                const int c0 = s * nr, cols = nc - c0 < nr ? nc - c0 : nr;
+                if (cols == 16 && nr == 16) {
+                    memcpy(d, src + c0, 16 * sizeof(float));
+                } else if (cols == 8 && nr == 8) {
+                    memcpy(d, src + c0, 8 * sizeof(float));
+                } else {
+                    for (j = 0; j < cols; j++) d[j] = src[c0 + j];
+                    for (; j < nr; j++) d[j] = 0.0f;
+                }
+            }
+        }
+    } else {
+        /* B stored (N,K): B(k,j) = B[j*ldb + k], a transpose: 4 x 4 blocks
+         * where vectors exist, then scalar leftovers. */
+        for (s = s0; s < s1; s++) {
+            float *d = bp + (size_t)s * kc * nr;
+            const int c0 = s * nr, cols = nc - c0 < nr ? nc - c0 : nr;
+            const float *src = g->B + (size_t)(j0 + c0) * l + p0;
+            int j4 = 0;
+#ifdef VAE__GEMM_HAVE_T4
+            for (; j4 + 4 <= cols; j4 += 4) {
+                const float *q = src + (size_t)j4 * l;
+                for (k = 0; k + 4 <= kc; k += 4)
+                    vae__gemm_t4(q + k, q + l + k, q + 2 * l + k, q + 3 * l + k, d + (size_t)k * nr + j4, nr);
+                for (; k < kc; k++)
+                    for (j = 0; j < 4; j++) d[(size_t)k * nr + j4 + j] = q[j * l + k];
+            }
+#endif
+            for (j = j4; j < nr; j++) {
+                const float *q = src + (size_t)j * l;
+                for (k = 0; k < kc; k++) d[(size_t)k * nr + j] = j < cols ? q[k] : 0.0f;
+            }
+        }
+    }
+}
+
+/* With at most this many B slivers in a panel, A is read in place. */
+#ifndef VAE__GEMM_DIRECT_A_SLIVERS
+#define VAE__GEMM_DIRECT_A_SLIVERS 2
+#endif
+
+/* The blocked product, serially, on the problem in g (a thread's slice). */
+static void vae__gemm_drive(const vae__gemm_kinfo *ki, const vae__gemm_args *g, float *bp, float *ap)
+{
+    const int mr = ki->mr, nr = ki->nr;
+    const int ncb = vae__gemm_blk(g->N, ki->nc, nr);
+    const int kcb = vae__gemm_blk(g->K, ki->kc, 1);
+    const int mcb = vae__gemm_blk(g->M, ki->mc, mr);
+    int jc, pc, ic, jr, ir;
+    for (jc = 0; jc < g->N; jc += ncb) {
+        const int nc = g->N - jc < ncb ? g->N - jc : ncb;
+        const int nsb = (nc + nr - 1) / nr;
+        const int direct = nsb <= VAE__GEMM_DIRECT_A_SLIVERS;
+        for (pc = 0; pc < g->K; pc += kcb) {
+            const int kc = g->K - pc < kcb ? g->K - pc : kcb;
+            /* Later K blocks accumulate onto what the first one wrote. */
+            const float beta = pc == 0 ? g->beta : 1.0f;
+            vae__gemm_pack_b(g, pc, kc, jc, nc, nr, 0, nsb, bp);
+            for (ic = 0; ic < g->M; ic += mcb) {
+                const int mc = g->M - ic < mcb ? g->M - ic : mcb;
+                const int nsa = (mc + mr - 1) / mr;
+                if (!direct) vae__gemm_pack_a(g, ic, mc, pc, kc, mr, 0, nsa, ap);
+                else if (mc % mr) vae__gemm_pack_a(g, ic, mc, pc, kc, mr, nsa - 1, nsa, ap);
+                /* jr outer: one B sliver stays in L1 while A streams from L2. */
+                for (jr = 0; jr < nsb; jr++) {
+                    const int n = nc - jr * nr < nr ? nc - jr * nr : nr;
+                    const float *b = bp + (size_t)jr * kc * nr;
+                    for (ir = 0; ir < nsa; ir++) {
+                        const int m = mc - ir * mr < mr ? mc - ir * mr : mr;
+                        const float *a;
+                        ptrdiff_t rsa, csa;
+                        if (!direct || m < mr) {
+                            a = ap + (size_t)ir * kc * mr; rsa = 1; csa = mr;
+                        } else if (!g->transa) {
+                            a = g->A + (size_t)(ic + ir * mr) * g->lda + pc; rsa = g->lda; csa = 1;
+                        } else {
+                            a = g->A + (size_t)pc * g->lda + ic + ir * mr; rsa = 1; csa = g->lda;
+                        }
+                        ki->ukr(kc, a, rsa, csa, b, g->C + (size_t)(ic + ir * mr) * g->ldc + jc + jr * nr,
+                                g->ldc, g->alpha, beta, m, n);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Slice t of nth of the problem: columns (splitn) or rows of C, cut at
+ * multiples of the register tile so the tile grid matches the serial one. */
+static void vae__gemm_slice(const vae__gemm_args *g, const vae__gemm_kinfo *ki, int splitn, int t, int nth,
+                            vae__gemm_args *s)
+{
+    const int unit = splitn ? ki->nr : ki->mr, total = splitn ? g->N : g->M;
+    const int tiles = (total + unit - 1) / unit;
+    const int lo = (int)((long long)tiles * t / nth), hi = (int)((long long)tiles * (t + 1) / nth);
+    const int x0 = lo * unit, x1 = hi * unit < total ? hi * unit : total;
+    *s = *g;
+    if (x1 <= x0) { s->M = 0; return; }
+    if (splitn) {
+        s->N = x1 - x0;
+        s->B += g->transb ? (size_t)x0 * g->ldb : (size_t)x0;
+        s->C += x0;
+    } else {
+        s->M = x1 - x0;
+        s->A += g->transa ? (size_t)x0 : (size_t)x0 * g->lda;
+        s->C += (size_t)x0 * g->ldc;
+    }
+}
+
+/* C = beta * C (K == 0 or alpha == 0); beta == 0 writes zeros without reading C. */
+static void vae__gemm_scale(int M, int N, float beta, float *C, int ldc)
+{
+    int i, j;
+    if (beta == 1.0f) return;
+    for (i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        if (beta == 0.0f) { for (j = 0; j < N; j++) c[j] = 0.0f; }
+        else { for (j = 0; j < N; j++) c[j] *= beta; }
+    }
+}
+
+/* Fallback without scratch: no packing, no memory.  Rows of C are
+ * independent, so splitting them over threads keeps results identical. */
+static void vae__gemm_noscratch(const vae__gemm_args *g, int threads)
+{
+    int i;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads > 1 ? threads : 1) if (threads > 1) schedule(static)
+#endif
+    for (i = 0; i < g->M; i++) {
+        float *c = g->C + (size_t)i * g->ldc;
+        const size_t sa_i = g->transa ? 1 : (size_t)g->lda, sa_k = g->transa ? (size_t)g->lda : 1;
+        const float *ai = g->A + (size_t)i * sa_i;
+        int j, k;
+        if (!g->transb) {
+            /* Row update: c_i = beta c_i + sum_k (alpha a_ik) b_k, unit stride in B and C. */
+            if (g->beta == 0.0f) { for (j = 0; j < g->N; j++) c[j] = 0.0f; }
+            else if (g->beta != 1.0f) { for (j = 0; j < g->N; j++) c[j] *= g->beta; }
+            for (k = 0; k < g->K; k++) {
+                const float s = g->alpha * ai[k * sa_k];
+                const float *b = g->B + (size_t)k * g->ldb;
+                for (j = 0; j < g->N; j++) c[j] += s * b[j];
+            }
+        } else {
+            /* Dot products: B rows are contiguous in k. */
+            for (j = 0; j < g->N; j++) {
+                const float *b = g->B + (size_t)j * g->ldb;
+                float s = 0.0f;
+                for (k = 0; k < g->K; k++) s += ai[k * sa_k] * b[k];
+                c[j] = g->beta == 0.0f ? g->alpha * s : g->alpha * s + g->beta * c[j];
+            }
+        }
+    }
+#ifndef _OPENMP
+    (void)threads;
+#endif
+}
+
+/* Below this many multiply-adds a second thread costs more than it saves. */
+#define VAE__GEMM_MT_MIN_WORK (1LL << 18)
+
+static void vae__gemm(const vae__gemm_ctx *ctx, int transa, int transb, int M, int N, int K,
+                      float alpha, const float *A, int lda, const float *B, int ldb,
+                      float beta, float *C, int ldc)
+{
+    vae__gemm_args g;
+    const vae__gemm_kinfo *ki;
+    int kern, nth, splitn, tilesm, tilesn;
+    size_t slot;
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) { vae__gemm_scale(M, N, beta, C, ldc); return; }
+    g.transa = transa; g.transb = transb; g.M = M; g.N = N; g.K = K;
+    g.alpha = alpha; g.beta = beta;
+    g.A = A; g.lda = lda; g.B = B; g.ldb = ldb; g.C = C; g.ldc = ldc;
+    /* An unavailable kernel would fault (SIGILL); use the best one instead. */
+    kern = ctx ? ctx->kernel : -1;
+    if (!vae__gemm_kernel_available(kern)) kern = vae__gemm_best_kernel();
+    ki = &vae__gemm_kernels[kern];
+    nth = ctx && ctx->threads > 1 ? ctx->threads : 1;
+#ifndef _OPENMP
+    nth = 1;
+#endif
+    if ((long long)M * N * K < VAE__GEMM_MT_MIN_WORK) nth = 1;
+    /* Cut along N unless N has too few tiles; each slice re-packs the
+     * operand the slices share (A for an N cut), so prefer cutting the
+     * dimension whose shared operand is smaller when both are wide. */
+    tilesm = (M + ki->mr - 1) / ki->mr;
+    tilesn = (N + ki->nr - 1) / ki->nr;
+    splitn = tilesn >= 2 * nth && (N >= M || tilesm < 2 * nth);
+    if (nth > (splitn ? tilesn : tilesm)) nth = splitn ? tilesn : tilesm;
+    slot = vae__gemm_scratch_slot(ki, M, N, K);
+    if (nth > 1 && ctx->scratch_floats / slot < (size_t)nth) nth = (int)(ctx->scratch_floats / slot);
+    if (!ctx || !ctx->scratch || ctx->scratch_floats < slot) {
+        vae__gemm_noscratch(&g, ctx ? ctx->threads : 1);
+        return;
+    }
+    if (nth <= 1) {
+        float *bp = vae__gemm_align(ctx->scratch);
+        vae__gemm_drive(ki, &g, bp, vae__gemm_align(bp + (size_t)vae__gemm_blk(K, ki->kc, 1) *
+                                                        vae__gemm_blk(N, ki->nc, ki->nr)));
+        return;
+    }
+    {
+        int t;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) schedule(static, 1)
+#endif
+        for (t = 0; t < nth; t++) {
+            vae__gemm_args s;
+            vae__gemm_slice(&g, ki, splitn, t, nth, &s);
+            if (s.M > 0 && s.N > 0) {
+                float *bp = vae__gemm_align(ctx->scratch + (size_t)t * slot);
+                vae__gemm_drive(ki, &s, bp, vae__gemm_align(bp + (size_t)vae__gemm_blk(K, ki->kc, 1) *
+                                                                 vae__gemm_blk(s.N, ki->nc, ki->nr)));
+            }
+        }
+    }
+}
+
+
+VAEDEF void vae_gemm(int transa, int transb, int M, int N, int K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta,
+                     float *C, int ldc)
+{
+    vae__gemm_ctx ctx;
+    const vae__gemm_kinfo *ki;
+    /* Invalid arguments are a no-op: the library never asserts on input. */
+    if (M < 0 || N < 0 || K < 0 || ldc < N || lda < (transa ? M : K) || ldb < (transb ? K : N))
+        return;
+    if (M == 0 || N == 0) return;
+    if (!C || (K > 0 && alpha != 0.0f && (!A || !B))) return;
+    ki = &vae__gemm_kernels[vae__gemm_best_kernel()];
+    ctx.threads = 1;
+    ctx.kernel = -1;
+    ctx.scratch_floats = 0;
+    ctx.scratch = NULL;
+    if (K > 0 && alpha != 0.0f) {
+        ctx.scratch_floats = vae__gemm_scratch_slot(ki, M, N, K);
+        ctx.scratch = (float *)VAE_MALLOC(ctx.scratch_floats * sizeof(float));
+        if (!ctx.scratch) ctx.scratch_floats = 0; /* fallback path, still correct */
+    }
+    vae__gemm(&ctx, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (ctx.scratch) VAE_FREE(ctx.scratch);
+}
+/* GEMM-END */
 
 /* >>rng */
 
