@@ -25,14 +25,20 @@ $(B):
 $(B)/vae: examples/vae.c $(DEPS) | $(B)
 	$(CC) $(CFLAGS) $(OPENMP) $< -o $@ $(LDLIBS)
 
-$(B)/test_vae: tests/test_vae.c $(DEPS) | $(B)
+TESTS := $(B)/test_vae $(B)/test_safetensors $(B)/test_formats
+
+$(B)/test_%: tests/test_%.c $(DEPS) | $(B)
 	$(CC) $(CFLAGS) $(OPENMP) $< -o $@ $(LDLIBS)
 
-# Unit tests, then the command-line tests; the last line sums both.
-test: $(B)/test_vae $(B)/vae
-	@$(B)/test_vae | tee $(B)/test_unit.log; \
-	 sh tests/cli_test.sh $(B)/vae | tee $(B)/test_cli.log; \
-	 cat $(B)/test_unit.log $(B)/test_cli.log | awk '/^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
+# Each suite ends with "N passed, M failed"; the last line sums them all.
+test: $(TESTS) $(B)/vae
+	@rm -f $(B)/*.log; \
+	 $(B)/test_vae > $(B)/1.log; cat $(B)/1.log; \
+	 $(B)/test_safetensors > $(B)/2.log; tail -n 1 $(B)/2.log; \
+	 $(B)/test_formats > $(B)/3.log; tail -n 1 $(B)/3.log; \
+	 sh tests/cli_test.sh $(B)/vae > $(B)/4.log; cat $(B)/4.log; \
+	 grep -h "^FAIL" $(B)/2.log $(B)/3.log; \
+	 cat $(B)/*.log | awk '/^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
 	   END { printf "%d passed, %d failed\n", p, f; exit f != 0 }'
 
 demo: $(B)/vae

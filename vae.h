@@ -3889,6 +3889,8 @@ static vae_result vae__load_from(vae_model *m, const vae__st *st, size_t file_si
                              (unsigned long)want, (unsigned long)got);
     }
     if (vae__meta_config(st, &c, err)) return vae__fail(m->error, VAE_ERROR_FORMAT, "%s", err);
+    if (state && !vae__st_meta(st, "step"))
+        return vae__fail(m->error, VAE_ERROR_MISMATCH, "checkpoint: it was saved without its training state, so it cannot resume training");
     if (batch > 0) c.batch = batch;
     if (threads > 0) c.threads = threads;
     /* Fail before allocating: the architecture's parameters must all be in the file. */

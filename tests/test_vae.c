@@ -521,6 +521,308 @@ static void test_preallocated(void)
     free(mem);
 }
 
+/* ---------------------------------------------------------------- portability pins */
+
+/* Golden CRCs computed once on x86-64: the same bytes must come out under aarch64 and WASM
+   (make test-neon, make test-wasm), which is what makes data and noise portable. */
+static void test_portable_streams(void)
+{
+    unsigned char img[28 * 28];
+    uint32_t crc = 0;
+    vae_rng r;
+    int i;
+    for (i = 0; i < 1000; i++) {
+        vae__shapes_image(img, 28, 42, (uint64_t)i);
+        crc = vae__crc32(crc, img, sizeof img);
+    }
+    CHECK(crc == 0x8ef88164u, "shapes images CRC %08lx", (unsigned long)crc);
+    crc = 0;
+    vae_rng_seed(&r, 1);
+    for (i = 0; i < 100000; i++) {
+        float x = vae_rng_normal(&r);
+        unsigned char b[4];
+        uint32_t u;
+        memcpy(&u, &x, 4);
+        b[0] = (unsigned char)u; b[1] = (unsigned char)(u >> 8); b[2] = (unsigned char)(u >> 16); b[3] = (unsigned char)(u >> 24);
+        crc = vae__crc32(crc, b, 4);
+    }
+    CHECK(crc == 0x8c84d608u, "normal stream CRC %08lx", (unsigned long)crc);
+}
+
+/* ---------------------------------------------------------------- checkpoints */
+
+static const char *tmp_path(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    const char *dir = getenv("TMPDIR");
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/vae_test_%s", dir && *dir ? dir : "/tmp", name);
+    return buf[k];
+}
+
+static void train_a_little(vae_model *m, int steps, uint64_t seed)
+{
+    static float x[8 * 20];
+    int s;
+    fill_uniform(x, 8 * 20, 0, 1, seed);
+    for (s = 0; s < steps; s++) vae_model_train_step(m, x, 8, NULL);
+}
+
+static void test_ckpt_round_trip(void)
+{
+    vae_config c = vae_config_default();
+    vae_model a, b, inf;
+    const char *path = tmp_path("rt.safetensors");
+    vae__st st;
+    unsigned char *buf;
+    size_t size;
+    char err[VAE_ERROR_SIZE];
+    c.batch = 8; c.seed = 77; c.beta = 0.25f; c.lr = 3e-3f; c.optim = VAE_OPTIM_ADAMW; c.weight_decay = 0.01f;
+    vae_model_init(&a, tiny_arch, &c, 0);
+    train_a_little(&a, 5, 1);
+    CHECK(vae_model_save(&a, path, VAE_SAVE_TRAINING_STATE) == VAE_OK, "save: %s", a.error);
+    CHECK(vae_model_load(&b, path, 0, 0, VAE_LOAD_TRAINING_STATE) == VAE_OK, "load: %s", b.error);
+    if (!b.layers) return;
+    CHECK(strcmp(a.arch, b.arch) == 0, "architecture text survives");
+    CHECK(memcmp(&a.cfg, &b.cfg, sizeof a.cfg) == 0, "hyperparameters survive");
+    CHECK(memcmp(a.params, b.params, sizeof(float) * a.nparams) == 0, "weights are bit-identical");
+    CHECK(memcmp(a.opt_m, b.opt_m, sizeof(float) * a.nparams) == 0 && memcmp(a.opt_v, b.opt_v, sizeof(float) * a.nparams) == 0, "moments");
+    CHECK(a.step == b.step && a.epoch == b.epoch && memcmp(&a.rng, &b.rng, sizeof a.rng) == 0, "step, epoch, rng");
+    CHECK(vae_model_load(&inf, path, 3, 1, VAE_INFERENCE) == VAE_OK && inf.grads == NULL && inf.cfg.batch == 3, "inference load with batch override: %s", inf.error);
+    vae_model_free(&inf);
+    /* tensor names: the seed module's state_dict keys, readable by any safetensors reader */
+    CHECK(vae__file_read(path, &buf, &size, err) == 0 && vae__st_parse(&st, buf, size, err) == 0, "parse: %s", err);
+    CHECK(vae__st_find(&st, "enc.weight") && vae__st_find(&st, "mu.weight") && vae__st_find(&st, "lv.bias") &&
+          vae__st_find(&st, "out.bias") && vae__st_find(&st, "optim.v.mu.weight"), "named tensors present");
+    CHECK(vae__st_find(&st, "mu.weight")->shape[0] == 3 && vae__st_find(&st, "mu.weight")->shape[1] == 7, "mu.weight is [3,7]");
+    CHECK(vae__st_meta(&st, "arch") && strcmp(vae__st_meta(&st, "arch"), tiny_arch) == 0, "arch metadata");
+    vae__st_free(&st); free(buf);
+    vae_model_free(&a); vae_model_free(&b);
+    remove(path);
+}
+
+/* Two epochs straight against one epoch, save, load, one more: bit-identical. */
+static void test_ckpt_resume_bit_exact(void)
+{
+    vae_config c = vae_config_default();
+    vae_model a, b, r;
+    vae_data d;
+    char arch[VAE_ARCH_MAX];
+    const char *path = tmp_path("resume.safetensors");
+    vae_arch_preset(arch, sizeof arch, "mlp", 1, 28, 28, 32, 4);
+    c.batch = 32;
+    vae_data_shapes(&d, 256, 28, 9, VAE_SPLIT_TRAIN);
+    vae_model_init(&a, arch, &c, 0);
+    vae_model_init(&b, arch, &c, 0);
+    vae_model_train_epoch(&a, &d, NULL, NULL, NULL);
+    vae_model_train_epoch(&a, &d, NULL, NULL, NULL);
+    vae_model_train_epoch(&b, &d, NULL, NULL, NULL);
+    CHECK(vae_model_save(&b, path, VAE_SAVE_TRAINING_STATE) == VAE_OK, "save: %s", b.error);
+    CHECK(vae_model_load(&r, path, 0, 0, VAE_LOAD_TRAINING_STATE) == VAE_OK, "load: %s", r.error);
+    if (r.layers) {
+        vae_model_train_epoch(&r, &d, NULL, NULL, NULL);
+        CHECK(memcmp(a.params, r.params, sizeof(float) * a.nparams) == 0, "resumed weights differ from straight training");
+        CHECK(memcmp(a.opt_v, r.opt_v, sizeof(float) * a.nparams) == 0 && a.step == r.step && a.epoch == r.epoch, "state");
+    }
+    vae_model_free(&a); vae_model_free(&b); vae_model_free(&r); vae_data_free(&d);
+    remove(path);
+}
+
+/* Rewrites a checkpoint with one change and a valid checksum, so the model-level checks
+   (not the checksum) are what must catch it. */
+typedef struct mutation {
+    const char *drop, *rename_from, *rename_to, *reshape, *meta_key, *meta_val, *extra, *nan_in;
+    uint64_t shape[2];
+} mutation;
+
+static int write_mutant(const char *src, const char *dst, const mutation *mu)
+{
+    unsigned char *buf;
+    size_t size;
+    char err[VAE_ERROR_SIZE];
+    vae__st st;
+    vae__st_out out[64];
+    const char *key[32], *val[32];
+    char sum[32];
+    float *copies[64] = { 0 };
+    static const float extra_data[3] = { 1, 2, 3 };
+    int n = 0, nm = 0, i, r;
+    if (vae__file_read(src, &buf, &size, err) || vae__st_parse(&st, buf, size, err)) return -1;
+    for (i = 0; i < st.n && n < 60; i++) {
+        const vae__st_tensor *t = &st.t[i];
+        vae__st_out *o = &out[n];
+        size_t bytes = (size_t)(t->end - t->begin);
+        if (mu->drop && strcmp(t->name, mu->drop) == 0) continue;
+        memset(o, 0, sizeof *o);
+        o->name = mu->rename_from && strcmp(t->name, mu->rename_from) == 0 ? mu->rename_to : t->name;
+        o->dtype = t->dtype; o->ndim = t->ndim;
+        memcpy(o->shape, t->shape, sizeof o->shape);
+        copies[n] = (float *)malloc(bytes + 4);
+        memcpy(copies[n], t->data, bytes);
+        o->data = copies[n];
+        if (mu->reshape && strcmp(t->name, mu->reshape) == 0) { o->ndim = 2; o->shape[0] = mu->shape[0]; o->shape[1] = mu->shape[1]; }
+        if (mu->nan_in && strcmp(t->name, mu->nan_in) == 0) copies[n][0] = NAN;
+        n++;
+    }
+    if (mu->extra) { memset(&out[n], 0, sizeof out[n]); out[n].name = mu->extra; out[n].dtype = VAE__DT_F32; out[n].ndim = 1; out[n].shape[0] = 3; out[n].data = extra_data; n++; }
+    for (i = 0; i < st.nmeta; i++) {
+        if (strcmp(st.meta_key[i], "checksum") == 0) continue;
+        key[nm] = st.meta_key[i];
+        val[nm] = mu->meta_key && strcmp(st.meta_key[i], mu->meta_key) == 0 ? mu->meta_val : st.meta_val[i];
+        nm++;
+    }
+    if (mu->meta_key && !vae__st_meta(&st, mu->meta_key)) { key[nm] = mu->meta_key; val[nm] = mu->meta_val; nm++; }
+    snprintf(sum, sizeof sum, "crc32:%08lx", (unsigned long)vae__ckpt_crc(key, val, nm, out, n, NULL, 0));
+    key[nm] = "checksum"; val[nm] = sum; nm++;
+    r = vae__st_save(dst, out, n, key, val, nm, err);
+    for (i = 0; i < n; i++) free(copies[i]);
+    vae__st_free(&st); free(buf);
+    return r;
+}
+
+static void expect_load_error(const char *good, const mutation *mu, unsigned flags, const char *needle, const char *what)
+{
+    const char *bad = tmp_path("mutant.safetensors");
+    vae_model m;
+    vae_result r;
+    CHECK(write_mutant(good, bad, mu) == 0, "%s: could not write the mutant", what);
+    r = vae_model_load(&m, bad, 0, 0, flags);
+    CHECK(r != VAE_OK, "%s: loaded", what);
+    CHECK(strstr(m.error, needle) != NULL, "%s: message '%s' does not mention '%s'", what, m.error, needle);
+    CHECK(m.layers == NULL && m.memory == NULL, "%s: a failed load leaves an empty model", what);
+    remove(bad);
+}
+
+static void test_ckpt_model_checks(void)
+{
+    vae_config c = vae_config_default();
+    vae_model a, ok;
+    char good[512];
+    mutation mu;
+    snprintf(good, sizeof good, "%s", tmp_path("good.safetensors"));
+    c.batch = 8;
+    vae_model_init(&a, tiny_arch, &c, 0);
+    train_a_little(&a, 2, 3);
+    vae_model_save(&a, good, VAE_SAVE_TRAINING_STATE);
+    memset(&mu, 0, sizeof mu);
+    CHECK(write_mutant(good, tmp_path("same.safetensors"), &mu) == 0 &&
+          vae_model_load(&ok, tmp_path("same.safetensors"), 0, 0, VAE_LOAD_TRAINING_STATE) == VAE_OK, "an unchanged rewrite loads: %s", ok.error);
+    vae_model_free(&ok);
+    /* 20: absurd or inconsistent architecture metadata */
+    memset(&mu, 0, sizeof mu); mu.meta_key = "arch"; mu.meta_val = "input(1,4,5) flatten linear(1e12) mulv(3) sample linear(20) reshape(1,4,5) sigmoid";
+    expect_load_error(good, &mu, 0, "linear", "latent 1e12");
+    mu.meta_val = "input(1,4,5) flatten linear(-3) mulv(3) sample linear(20) reshape(1,4,5) sigmoid";
+    expect_load_error(good, &mu, 0, "linear", "width -3");
+    mu.meta_val = "input(1,4,5) flatten linear(60000) mulv(3000) sample linear(20) reshape(1,4,5) sigmoid";
+    expect_load_error(good, &mu, 0, "parameters but the file holds", "arch larger than the file");
+    mu.meta_val = "input(1,4,5) flatten linear(8):enc tanh mulv(3):mu,lv sample linear(6):dec silu leakyrelu(0.2) linear(20):out reshape(1,4,5) sigmoid";
+    expect_load_error(good, &mu, 0, "enc.weight", "arch that does not match the tensors");
+    mu.meta_key = "batch"; mu.meta_val = "1e12";
+    expect_load_error(good, &mu, 0, "batch", "absurd batch");
+    mu.meta_key = "lr"; mu.meta_val = "fast";
+    expect_load_error(good, &mu, 0, "lr", "non-numeric lr");
+    mu.meta_key = "format_version"; mu.meta_val = "99";
+    expect_load_error(good, &mu, 0, "version", "future format version");
+    /* 21: missing, extra, mis-shaped tensors are named */
+    memset(&mu, 0, sizeof mu); mu.drop = "mu.bias";
+    expect_load_error(good, &mu, 0, "mu.bias", "missing tensor");
+    memset(&mu, 0, sizeof mu); mu.extra = "surprise.weight";
+    expect_load_error(good, &mu, 0, "surprise.weight", "extra tensor");
+    memset(&mu, 0, sizeof mu); mu.reshape = "enc.weight"; mu.shape[0] = 20; mu.shape[1] = 7;
+    expect_load_error(good, &mu, 0, "enc.weight", "transposed tensor");
+    memset(&mu, 0, sizeof mu); mu.rename_from = "dec.weight"; mu.rename_to = "decoder.weight";
+    expect_load_error(good, &mu, 0, "dec.weight", "renamed tensor");
+    /* 22: corrupt training state */
+    memset(&mu, 0, sizeof mu); mu.reshape = "optim.m.enc.weight"; mu.shape[0] = 20; mu.shape[1] = 7;
+    expect_load_error(good, &mu, VAE_LOAD_TRAINING_STATE, "optim.m.enc.weight", "moment shape");
+    memset(&mu, 0, sizeof mu); mu.meta_key = "step"; mu.meta_val = "-3";
+    expect_load_error(good, &mu, VAE_LOAD_TRAINING_STATE, "step", "negative step");
+    mu.meta_key = "rng"; mu.meta_val = "0123456789abcdef";
+    expect_load_error(good, &mu, VAE_LOAD_TRAINING_STATE, "rng", "short rng state");
+    mu.meta_key = "rng"; mu.meta_val = "00000000000000000000000000000000";
+    expect_load_error(good, &mu, VAE_LOAD_TRAINING_STATE, "rng", "all-zero rng state");
+    memset(&mu, 0, sizeof mu); mu.drop = "optim.v.out.weight";
+    expect_load_error(good, &mu, VAE_LOAD_TRAINING_STATE, "optim.v.out.weight", "missing moment");
+    {   /* a weights-only save cannot resume */
+        const char *w = tmp_path("weights_only.safetensors");
+        vae_model m;
+        vae_model_save(&a, w, 0);
+        CHECK(vae_model_load(&m, w, 0, 0, VAE_LOAD_TRAINING_STATE) != VAE_OK && strstr(m.error, "training state"), "resume from weights-only: %s", m.error);
+        CHECK(vae_model_load(&m, w, 0, 0, 0) == VAE_OK, "weights-only loads for inference: %s", m.error);
+        vae_model_free(&m);
+        remove(w);
+    }
+    /* 23: NaN/Inf policy: refused on load, and never saved */
+    memset(&mu, 0, sizeof mu); mu.nan_in = "dec.bias";
+    expect_load_error(good, &mu, 0, "dec.bias", "NaN weight");
+    {
+        FILE *f;
+        long before, after;
+        f = fopen(good, "rb"); fseek(f, 0, SEEK_END); before = ftell(f); fclose(f);
+        a.layers[2].w_[0] = INFINITY;   /* enc.weight */
+        CHECK(vae_model_save(&a, good, 0) == VAE_ERROR_NUMERIC && strstr(a.error, "enc.weight"), "saving Inf weights refused: %s", a.error);
+        f = fopen(good, "rb"); fseek(f, 0, SEEK_END); after = ftell(f); fclose(f);
+        CHECK(before == after, "the previous checkpoint is untouched");
+    }
+    /* a corrupted byte anywhere is caught by the checksum */
+    {
+        unsigned char *buf;
+        size_t size, at;
+        char err[VAE_ERROR_SIZE];
+        int caught = 0, tries = 0;
+        FILE *f;
+        vae_model m;
+        vae_model_init(&m, tiny_arch, &c, 0);
+        vae_model_save(&m, good, 0);
+        vae_model_free(&m);
+        vae__file_read(good, &buf, &size, err);
+        for (at = 0; at < size; at += 7) {
+            buf[at] ^= 0x10;
+            f = fopen(tmp_path("flip.safetensors"), "wb"); fwrite(buf, 1, size, f); fclose(f);
+            buf[at] ^= 0x10;
+            tries++;
+            caught += vae_model_load(&m, tmp_path("flip.safetensors"), 0, 0, 0) != VAE_OK;
+            vae_model_free(&m);
+        }
+        CHECK(caught >= tries - 2, "%d of %d single-bit corruptions caught", caught, tries);
+        free(buf);
+        remove(tmp_path("flip.safetensors"));
+    }
+    vae_model_free(&a);
+    remove(good);
+}
+
+/* A save that fails part-way (simulated full disk at byte k) leaves the old file intact. */
+static void test_ckpt_atomic(void)
+{
+    vae_config c = vae_config_default();
+    vae_model a, m;
+    const char *path = tmp_path("atomic.safetensors");
+    unsigned char *before, *after;
+    size_t nb, na, k;
+    char err[VAE_ERROR_SIZE];
+    int intact = 1;
+    c.batch = 8;
+    vae_model_init(&a, tiny_arch, &c, 0);
+    vae_model_save(&a, path, 0);
+    vae__file_read(path, &before, &nb, err);
+    train_a_little(&a, 1, 5);
+    for (k = 0; k < 15; k++) {   /* every byte of the payload (tests/test_safetensors.c does whole files) */
+        CHECK(vae__file_write_atomic_ex(path, "different bytes", 15, (long long)k, err) != 0, "simulated failure reported");
+        vae__file_read(path, &after, &na, err);
+        intact &= na == nb && memcmp(before, after, nb) == 0;
+        free(after);
+    }
+    CHECK(intact, "the previous checkpoint survived every interrupted write");
+    CHECK(vae_model_load(&m, path, 0, 0, 0) == VAE_OK, "and still loads: %s", m.error);
+    vae_model_free(&m);
+    CHECK(vae_model_save(&a, "/nonexistent-dir/x.safetensors", 0) == VAE_ERROR_IO && a.error[0], "unwritable path: %s", a.error);
+    free(before);
+    vae_model_free(&a);
+    remove(path);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc; (void)argv;
@@ -540,6 +842,11 @@ int main(int argc, char **argv)
     run("arch: bad descriptions are refused", test_arch_errors);
     run("memory: preallocated, inference-only", test_preallocated);
     run("threads: 1 vs 2 bit-identical", test_threads_bit_identical);
+    run("portable: shapes and normal streams match x86-64", test_portable_streams);
+    run("ckpt: round trip, names, metadata", test_ckpt_round_trip);
+    run("ckpt: resume is bit-exact", test_ckpt_resume_bit_exact);
+    run("ckpt: model-level bad files (CHECKPOINTS.md 20-23)", test_ckpt_model_checks);
+    run("ckpt: interrupted save keeps the old file", test_ckpt_atomic);
     run("train: MLP on shapes, loss halves", test_train_shapes);
     printf("%d passed, %d failed\n", t_pass, t_fail);
     return t_fail ? 1 : 0;
