@@ -30,16 +30,9 @@ TESTS := $(B)/test_vae $(B)/test_safetensors $(B)/test_formats
 $(B)/test_%: tests/test_%.c $(DEPS) | $(B)
 	$(CC) $(CFLAGS) $(OPENMP) $< -o $@ $(LDLIBS)
 
-# Each suite ends with "N passed, M failed"; the last line sums them all.
+# Each suite ends with "N passed, M failed"; tests/run_suites.sh adds them up in its last line.
 test: $(TESTS) $(B)/vae
-	@rm -f $(B)/*.log; \
-	 $(B)/test_vae > $(B)/1.log; cat $(B)/1.log; \
-	 $(B)/test_safetensors > $(B)/2.log; tail -n 1 $(B)/2.log; \
-	 $(B)/test_formats > $(B)/3.log; tail -n 1 $(B)/3.log; \
-	 sh tests/cli_test.sh $(B)/vae > $(B)/4.log; cat $(B)/4.log; \
-	 grep -h "^FAIL" $(B)/2.log $(B)/3.log; \
-	 cat $(B)/*.log | awk '/^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
-	   END { printf "%d passed, %d failed\n", p, f; exit f != 0 }'
+	@sh tests/run_suites.sh $(B)/test_vae $(B)/test_safetensors $(B)/test_formats "sh tests/cli_test.sh $(B)/vae"
 
 demo: $(B)/vae
 	$(B)/vae train --data shapes --epochs 8 --batch 64 --latent 8 --hidden 256 --threads 2 --out $(B)/demo.safetensors
@@ -51,21 +44,19 @@ demo: $(B)/vae
 # aarch64: cross-compiled, run under qemu user mode (binfmt is not registered: call qemu).
 test-neon: | $(B)
 	aarch64-linux-gnu-gcc $(CFLAGS) tests/test_vae.c -o $(B)/test_vae_arm64 $(LDLIBS)
-	qemu-aarch64 -L /usr/aarch64-linux-gnu $(B)/test_vae_arm64
+	@sh tests/run_suites.sh "qemu-aarch64 -L /usr/aarch64-linux-gnu $(B)/test_vae_arm64"
 
 # WASM SIMD128 under node. NODE_PATH lets Debian's emcc find its JS tools.
 test-wasm: | $(B)
-	NODE_PATH=/usr/share/nodejs emcc -O2 -msimd128 -sALLOW_MEMORY_GROWTH=1 -sSTACK_SIZE=1048576 -sSINGLE_FILE=1 \
+	NODE_PATH=/usr/share/nodejs emcc -O2 -msimd128 -sALLOW_MEMORY_GROWTH=1 -sTOTAL_STACK=4194304 -sSINGLE_FILE=1 \
 	  tests/test_vae.c -o $(B)/test_vae.js
-	node $(B)/test_vae.js
+	@sh tests/run_suites.sh "node $(B)/test_vae.js"
 
+SAN := -std=c99 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 test-asan: | $(B)
-	$(CC) -std=c99 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
-	  tests/test_vae.c -o $(B)/test_vae_asan $(LDLIBS)
-	$(CC) -std=c99 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
-	  examples/vae.c -o $(B)/vae_asan $(LDLIBS)
-	$(B)/test_vae_asan
-	sh tests/cli_test.sh $(B)/vae_asan
+	for t in vae safetensors formats; do $(CC) $(SAN) tests/test_$$t.c -o $(B)/asan_$$t $(LDLIBS) || exit 1; done
+	$(CC) $(SAN) examples/vae.c -o $(B)/vae_asan $(LDLIBS)
+	@sh tests/run_suites.sh $(B)/asan_vae $(B)/asan_safetensors "$(B)/asan_formats --quick" "sh tests/cli_test.sh $(B)/vae_asan"
 
 test-cxx: | $(B)
 	printf '#define VAE_IMPLEMENTATION\n#include "vae.h"\nint main(void){ return vae_result_string(VAE_OK)[0] != 111; }\n' > $(B)/cxx.cpp
