@@ -15,7 +15,7 @@ B       := build
 EXAMPLES := $(B)/vae
 DEPS     := vae.h
 
-.PHONY: all test test-unit test-cli demo test-neon test-wasm test-asan test-cxx clean
+.PHONY: all test bench demo test-neon test-wasm test-asan test-cxx clean
 
 all: $(EXAMPLES)
 
@@ -33,6 +33,14 @@ $(B)/test_%: tests/test_%.c $(DEPS) | $(B)
 # Each suite ends with "N passed, M failed"; tests/run_suites.sh adds them up in its last line.
 test: $(TESTS) $(B)/vae
 	@sh tests/run_suites.sh $(B)/test_vae $(B)/test_safetensors $(B)/test_formats "sh tests/cli_test.sh $(B)/vae"
+
+$(B)/train_bench: bench/train_bench.c $(DEPS) | $(B)
+	$(CC) $(CFLAGS) $(OPENMP) $< -o $@ $(LDLIBS)
+
+# Benchmarks are not tests: they print numbers and never fail on a time.
+bench: $(B)/train_bench
+	sh bench/compare_torch.sh 1 5
+	sh bench/compare_torch.sh 2 3
 
 demo: $(B)/vae
 	$(B)/vae train --data shapes --epochs 8 --batch 64 --latent 8 --hidden 256 --threads 2 --out $(B)/demo.safetensors
