@@ -1,7 +1,7 @@
 # vae.h - build, test and demo. Everything builds from one header; no configure step.
 #   make            build/vae and the examples
 #   make test       unit tests + command-line tests; ends with "N passed, M failed"
-#   make demo       train on the built-in shapes (~1 minute), write sample/recon/interp PNGs
+#   make demo       train on the built-in shapes (about a minute), write sample/recon/interp PNGs
 #   make test-neon  the tests for aarch64 under qemu (NEON kernel checked against scalar)
 #   make test-wasm  the tests built with emcc -msimd128, run under node
 #   make test-asan  the tests under AddressSanitizer + UndefinedBehaviorSanitizer
@@ -43,7 +43,7 @@ bench: $(B)/train_bench
 	sh bench/compare_torch.sh 2 3
 
 demo: $(B)/vae
-	$(B)/vae train --data shapes --epochs 8 --batch 64 --latent 8 --hidden 256 --threads 2 --out $(B)/demo.safetensors
+	$(B)/vae train --data shapes --epochs 25 --batch 64 --latent 16 --hidden 400 --threads 2 --out $(B)/demo.safetensors
 	$(B)/vae sample $(B)/demo.safetensors -n 64 -o $(B)/demo-samples.png
 	$(B)/vae recon  $(B)/demo.safetensors --data shapes -n 16 -o $(B)/demo-recon.png
 	$(B)/vae interp $(B)/demo.safetensors --data shapes -n 6 -o $(B)/demo-interp.png

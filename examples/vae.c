@@ -154,21 +154,23 @@ static void load_model(vae_model *m, const char *path, int batch, int threads, u
     if (vae_model_load(m, path, batch, threads, flags) != VAE_OK) die("%s", m->error);
 }
 
-/* Writes images (n, c, h, w) in [0,1] as a grid of `cols` columns with a 2-pixel border. */
+/* Writes images (n, c, h, w) in [0,1] as a grid of `cols` columns with a 2-pixel border.
+   Small images are scaled up (nearest neighbour) so that each is at least 56 pixels. */
 static void write_grid(const char *path, const float *img, int n, int c, int h, int w, int cols)
 {
+    int s = (h < 56 && w < 56) ? 56 / (h > w ? h : w) : 1, hs = h * s, ws = w * s;
     int rows = (n + cols - 1) / cols, pad = 2, ch = c == 1 ? 1 : 3;
-    int W = cols * (w + pad) + pad, H = rows * (h + pad) + pad, i, y, x, k;
+    int W = cols * (ws + pad) + pad, H = rows * (hs + pad) + pad, i, y, x, k;
     unsigned char *px = (unsigned char *)malloc((size_t)W * H * ch);
     char err[VAE_ERROR_SIZE];
     if (!px) die("out of memory");
     memset(px, 40, (size_t)W * H * ch);
     for (i = 0; i < n; i++) {
-        int ox = pad + (i % cols) * (w + pad), oy = pad + (i / cols) * (h + pad);
-        for (y = 0; y < h; y++)
-            for (x = 0; x < w; x++)
+        int ox = pad + (i % cols) * (ws + pad), oy = pad + (i / cols) * (hs + pad);
+        for (y = 0; y < hs; y++)
+            for (x = 0; x < ws; x++)
                 for (k = 0; k < ch; k++) {
-                    float v = img[(((size_t)i * c + (k < c ? k : 0)) * h + y) * w + x];
+                    float v = img[(((size_t)i * c + (k < c ? k : 0)) * h + y / s) * w + x / s];
                     v = v < 0 ? 0 : v > 1 ? 1 : v;
                     px[((size_t)(oy + y) * W + ox + x) * ch + k] = (unsigned char)(v * 255.0f + 0.5f);
                 }
