@@ -1208,7 +1208,7 @@ int main(int argc, char **argv)
 {
     input_t in[12];
     int nin = 0, i;
-    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0, have_ref;
     char tmpl[] = "/tmp/vae_data_test_XXXXXX";
     if (!mkdtemp(tmpl)) {
         printf("cannot create temp dir\n");
@@ -1235,21 +1235,33 @@ int main(int argc, char **argv)
     ADD("small", 0, 77);
     ADD("mix", 5, quick ? 600000 : 6000000);
 
+    /* gzip and python3's zlib are the independent references; a machine with only a C
+       compiler and make skips the comparisons that need them. */
+    have_ref = run("command -v gzip > /dev/null 2>&1 && command -v cmp > /dev/null 2>&1 && "
+                   "python3 -c 'import zlib' > /dev/null 2>&1") == 0;
     printf("crafted deflate streams\n");
     test_crafted();
-    printf("gzip/zlib round trips\n");
-    test_gzip_roundtrips(in, nin);
-    test_gzip_structure(in, nin);
-    printf("hostile input\n");
-    test_gzip_hostile(in, nin);
+    if (have_ref) {
+        printf("gzip/zlib round trips\n");
+        test_gzip_roundtrips(in, nin);
+        test_gzip_structure(in, nin);
+        printf("hostile input\n");
+        test_gzip_hostile(in, nin);
+    } else {
+        printf("skipped: gzip/zlib reference comparisons (install gzip and python3)\n");
+    }
     printf("idx\n");
     test_idx();
-    printf("fashion-mnist\n");
-    test_fashion();
+    if (have_ref) {
+        printf("fashion-mnist\n");
+        test_fashion();
+    }
     printf("deflate compressor\n");
     test_deflate_roundtrip(in, nin);
-    printf("png\n");
-    test_png();
+    if (have_ref) {
+        printf("png\n");
+        test_png();
+    }
     printf("shapes\n");
     test_shapes();
 
