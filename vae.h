@@ -2328,13 +2328,14 @@ VAEDEF int vae_model_tensor(const vae_model *m, int idx, vae_tensor_info *t)
 VAEDEF void vae_model_layer_row(const vae_model *m, int i, char *buf, size_t cap)
 {
     const vae_layer *l;
-    char shape[48];
+    char shape[48], name[2 * VAE_NAME_MAX + 2];
     if (i < 0 || i >= m->nlayers) { if (cap) buf[0] = 0; return; }
     l = &m->layers[i];
     if (l->h == 1 && l->w == 1) snprintf(shape, sizeof shape, "%d", l->c);
     else snprintf(shape, sizeof shape, "%dx%dx%d", l->c, l->h, l->w);
-    snprintf(buf, cap, "%3d  %-10s %-34s %-14s %10lu", i, vae__op_names[l->op],
-             l->nparams ? (l->op == VAE_OP_MULV ? l->name : l->name) : "", shape, (unsigned long)l->nparams);
+    if (l->op == VAE_OP_MULV) snprintf(name, sizeof name, "%s,%s", l->name, l->name2);
+    else snprintf(name, sizeof name, "%s", l->nparams ? l->name : "");
+    snprintf(buf, cap, "%3d  %-10s %-34s %-14s %10lu", i, vae__op_names[l->op], name, shape, (unsigned long)l->nparams);
 }
 
 /* >>train: epochs over a data set */
