@@ -1231,6 +1231,933 @@ VAEDEF void vae_gemm(int transa, int transb, int M, int N, int K, float alpha,
 }
 /* GEMM-END */
 
+/* ELEM-BEGIN */
+/* >>elementwise: Adam/AdamW, SGD, sum of squares, fused BCE-from-logits + sigmoid,
+   sigmoid / tanh / SiLU */
+/*
+ * Every kernel exists as a scalar twin (plain C, the reference) and as SSE2,
+ * AVX2+FMA, NEON (AArch64 only) and WASM SIMD128 versions, all written once
+ * as templates over a small per-ISA vocabulary, like the GEMM micro-kernels.
+ * ISA detection is the GEMM's: VAE__GEMM_HAVE_* decide what is compiled, and
+ * the AVX2 kernels are picked at run time through vae__gemm_kernel_available
+ * (no second CPUID path).  ARMv7 NEON has no vector sqrt or divide, and the
+ * brief forbids reciprocal estimates, so 32-bit ARM uses the scalar twins.
+ *
+ * Position independence.  A SIMD kernel runs its last partial vector through
+ * a zero-padded stack buffer with the *same* vector code instead of a scalar
+ * tail, and never peels for alignment.  So every output element is a pure
+ * function of its inputs: any split of a range into chunks gives
+ * bit-identical results (within one kernel).
+ *
+ * Optimizer kernels use mul + add in every ISA (no FMA), with real IEEE sqrt
+ * and divide, so they match the scalar twin bit for bit as long as the
+ * compiler does not contract the twin's expressions (gcc/clang in ISO modes,
+ * -std=c99 / c++11, do not; the twin also keeps one operation per statement
+ * for clang's default -ffp-contract=on).  With contraction they differ by at
+ * most an ulp or so per step.
+ *
+ * exp, expm1 and log1p are our own (no libm in any path, so results do not
+ * depend on the C library).  The AVX2 and NEON versions use FMA in the
+ * polynomials and the scalar/SSE2/WASM ones do not; those may differ by one
+ * ulp in rare cases.  Error bounds (measured by exhaustive-stride sweeps in
+ * parts/elem_test.c against double libm, both with and without FMA):
+ *   exp:     < 1.17 ulp (0.92 with FMA) over the whole float range, subnormal
+ *            results included; exact inf / 0 / NaN at the ends
+ *   log1p:   < 0.82 ulp over (-1, FLT_MAX]
+ *   sigmoid: < 2.31 ulp (absolute error < 9e-8), tanh < 2.5 ulp,
+ *   SiLU:    < 3 ulp where sigmoid(x) is normal (below x ~ -87 it multiplies a
+ *            subnormal sigmoid, as x * sigmoid(x) does in any float code)
+ * The scalar twin and SSE2/WASM round identically (bit-equal) unless the
+ * compiler contracts; AVX2/NEON differ from them by at most 2-3 ulp.
+ *
+ */
+
+#if defined(VAE__GEMM_HAVE_SSE2)
+#define VAE__ELEM_HAVE_SSE2 1
+#endif
+#if defined(VAE__GEMM_HAVE_AVX2)
+#define VAE__ELEM_HAVE_AVX2 1
+#endif
+#if defined(VAE__GEMM_HAVE_NEON) && (defined(__aarch64__) || defined(_M_ARM64))
+#define VAE__ELEM_HAVE_NEON 1
+#endif
+#if defined(VAE__GEMM_HAVE_WASM)
+#define VAE__ELEM_HAVE_WASM 1
+#endif
+
+/* Shared constants.  exp: x = n ln2 + r, |r| <= ln2/2 (a little more when
+ * the rounding of x*log2e ties), with Cody-Waite ln2 = HI + LO: HI has 15
+ * significant bits so n*HI is exact for |n| < 512 and x - n*HI is exact
+ * (Sterbenz).  n is rounded with the 1.5*2^23 shifter, so its integer value
+ * is read straight from the float's bits in every ISA. */
+#define VAE__ELEM_LOG2E   1.442695022e+00f
+#define VAE__ELEM_LN2_HI  0.693145751953125f      /* 0x3f317200 */
+#define VAE__ELEM_LN2_LO  1.428606765e-06f
+#define VAE__ELEM_SHIFT   12582912.0f             /* 1.5 * 2^23, bits 0x4b400000 */
+#define VAE__ELEM_SHIFT_BITS 0x4b400000
+/* Clamp: exp(89) overflows to inf through the scaling below and exp(-104)
+ * rounds to 0 (it is below half the smallest subnormal), so clamping there
+ * gives the right inf / 0 for any larger |x| without overflowing n. */
+#define VAE__ELEM_EXP_HI  89.0f
+#define VAE__ELEM_EXP_LO  -104.0f
+/* Taylor coefficients 1/k!, k = 2..7.  Degree 7 on |r| <= 0.347: truncation
+ * |r|^8/8! e^|r| < 7.5e-9 relative (0.13 ulp at worst), the rest of the 1 ulp
+ * budget is the rounding of the last Horner steps. */
+#define VAE__ELEM_E2 5.000000000e-01f
+#define VAE__ELEM_E3 1.666666716e-01f
+#define VAE__ELEM_E4 4.166666791e-02f
+#define VAE__ELEM_E5 8.333333768e-03f
+#define VAE__ELEM_E6 1.388888923e-03f
+#define VAE__ELEM_E7 1.984127011e-04f
+/* log1p: u = 1 + x = 2^k m, m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact),
+ * s = f / (2 + f), z = s^2 <= 0.0295,
+ *   log(1 + f) = f - f^2/2 + s (f^2/2 + R),  R = 2z/3 + 2z^2/5 + 2z^3/7 + 2z^4/9
+ * (truncation 2 z^5 / 11 < 2e-9 relative), plus the rounding error of 1 + x,
+ * c = (x - (u - 1)) / u, added as a first-order correction.  (Replacing
+ * this divide by a Newton reciprocal was measured: no faster, less accurate.) */
+#define VAE__ELEM_SQRTH_BITS 0x3f3504f3           /* sqrt(1/2) */
+#define VAE__ELEM_L3 6.666666865e-01f
+#define VAE__ELEM_L5 4.000000060e-01f
+#define VAE__ELEM_L7 2.857142985e-01f
+#define VAE__ELEM_L9 2.222222239e-01f
+/* expm1 is only needed on [-40, 0] (tanh): e^-40 - 1 rounds to -1, and
+ * 2^n for n >= -58 is a normal float, so one scale suffices. */
+#define VAE__ELEM_EXPM1_LO -40.0f
+
+/* ---- scalar twins of the math functions --------------------------------- */
+
+static float vae__elem_f32_from_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static uint32_t vae__elem_bits_from_f32(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float vae__elem_exp_scalar(float x)
+{
+    float t, nf, r, q;
+    int32_t n, n1, n2;
+    if (x != x) return x + x;
+    x = x < VAE__ELEM_EXP_LO ? VAE__ELEM_EXP_LO : x;
+    x = x > VAE__ELEM_EXP_HI ? VAE__ELEM_EXP_HI : x;
+    t = x * VAE__ELEM_LOG2E;
+    t = t + VAE__ELEM_SHIFT;
+    nf = t - VAE__ELEM_SHIFT;
+    q = nf * VAE__ELEM_LN2_HI;
+    r = x - q;
+    q = nf * VAE__ELEM_LN2_LO;
+    r = r - q;
+    q = VAE__ELEM_E7 * r; q = q + VAE__ELEM_E6;
+    q = q * r; q = q + VAE__ELEM_E5;
+    q = q * r; q = q + VAE__ELEM_E4;
+    q = q * r; q = q + VAE__ELEM_E3;
+    q = q * r; q = q + VAE__ELEM_E2;
+    q = q * r; q = q + 1.0f;
+    q = q * r; q = q + 1.0f;
+    /* 2^n as two normal factors (n in [-150, 128]): p * 2^n1 is exact, the
+     * second product rounds once, into the subnormals or to inf if needed.
+     * Any split with both halves in [-126, 127] gives the same result. */
+    n = (int32_t)nf;
+    n1 = n / 2;
+    n2 = n - n1;
+    q = q * vae__elem_f32_from_bits((uint32_t)(n1 + 127) << 23);
+    return q * vae__elem_f32_from_bits((uint32_t)(n2 + 127) << 23);
+}
+
+/* e^y - 1 for y <= 0 (NaN passes through). */
+static float vae__elem_expm1n_scalar(float y)
+{
+    float t, nf, r, q, s, r2;
+    if (y != y) return y + y;
+    y = y < VAE__ELEM_EXPM1_LO ? VAE__ELEM_EXPM1_LO : y;
+    t = y * VAE__ELEM_LOG2E;
+    t = t + VAE__ELEM_SHIFT;
+    nf = t - VAE__ELEM_SHIFT;
+    q = nf * VAE__ELEM_LN2_HI;
+    r = y - q;
+    q = nf * VAE__ELEM_LN2_LO;
+    r = r - q;
+    q = VAE__ELEM_E7 * r; q = q + VAE__ELEM_E6;
+    q = q * r; q = q + VAE__ELEM_E5;
+    q = q * r; q = q + VAE__ELEM_E4;
+    q = q * r; q = q + VAE__ELEM_E3;
+    q = q * r; q = q + VAE__ELEM_E2;
+    r2 = r * r;
+    q = r2 * q; q = q + r;            /* e^r - 1, without the cancellation of (e^r) - 1 */
+    s = vae__elem_f32_from_bits((uint32_t)((int32_t)nf + 127) << 23);
+    r = s - 1.0f;                      /* exact for n >= -24; below that the result is ~ -1 anyway */
+    q = s * q;                         /* exact: scaling by a power of two, no underflow */
+    return q + r;
+}
+
+/* log(1 + x) for x in (-1, +FLT_MAX] (NaN passes through; +inf, -1 and
+ * x < -1 are not handled: no caller produces them). */
+static float vae__elem_log1p_scalar(float x)
+{
+    float u, m, f, c, s, z, R, hf, w, kf, t;
+    uint32_t ui;
+    int32_t k;
+    u = 1.0f + x;
+    ui = vae__elem_bits_from_f32(u) - (uint32_t)VAE__ELEM_SQRTH_BITS;
+    /* arithmetic shift of a possibly negative value, written portably */
+    k = (int32_t)(ui >> 23);
+    if (ui & 0x80000000u) k -= 512;
+    m = vae__elem_f32_from_bits((ui & 0x007fffffu) + (uint32_t)VAE__ELEM_SQRTH_BITS);
+    f = m - 1.0f;
+    t = u - 1.0f;
+    c = x - t;
+    c = c / u;
+    t = f + 2.0f;
+    s = f / t;
+    z = s * s;
+    R = VAE__ELEM_L9 * z; R = R + VAE__ELEM_L7;
+    R = R * z; R = R + VAE__ELEM_L5;
+    R = R * z; R = R + VAE__ELEM_L3;
+    R = R * z;
+    hf = 0.5f * f;
+    hf = hf * f;
+    kf = (float)k;
+    t = kf * VAE__ELEM_LN2_LO;
+    t = t + c;
+    w = hf + R;
+    w = s * w;
+    w = w + t;
+    w = hf - w;
+    w = f - w;
+    t = kf * VAE__ELEM_LN2_HI;
+    return t + w;
+}
+
+/* ---- scalar twins of the kernels ------------------------------------------ */
+
+static void vae__adam_update_scalar(float *p, const float *g, float *m, float *v, size_t n,
+                                    float b1, float b2, float step_size, float bc2_sqrt,
+                                    float eps, float l2, float decay)
+{
+    const float omb1 = 1.0f - b1, omb2 = 1.0f - b2;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float d = g[i], pi = p[i], mi, vi, t, u;
+        if (l2 != 0.0f) { t = l2 * pi; d = d + t; }
+        if (decay != 1.0f) pi = pi * decay;
+        mi = m[i] * b1; t = d * omb1; mi = mi + t;
+        vi = v[i] * b2; t = d * d; t = t * omb2; vi = vi + t;
+        t = sqrtf(vi);
+        t = t / bc2_sqrt; t = t + eps;
+        u = step_size * mi; u = u / t;
+        p[i] = pi - u; m[i] = mi; v[i] = vi;
+    }
+}
+
+static void vae__sgd_update_scalar(float *p, const float *g, float *buf, size_t n,
+                                   float lr, float wd, float momentum)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float d = g[i], t;
+        if (wd != 0.0f) { t = wd * p[i]; d = d + t; }
+        if (buf) { t = momentum * buf[i]; d = t + d; buf[i] = d; }
+        t = lr * d;
+        p[i] = p[i] - t;
+    }
+}
+
+/* Reductions use 16 double accumulators, element i going to accumulator
+ * i mod 16 (the SIMD kernels hold them as 16/lanes double vectors), then a
+ * fixed pairwise tree.  Products of floats are exact in double, so FMA or
+ * not, every kernel adds the same numbers in the same order: vae__sumsq is
+ * bit-identical across scalar/SSE2/AVX2/NEON/WASM.  Error: at most
+ * n/16 + 4 roundings of 2^-53 relative to the sum of |terms|, < 4e-10 for
+ * n = 50M. */
+#define VAE__ELEM_NACC 16
+
+static double vae__elem_tree16(double *s)
+{
+    int w, j;
+    for (w = VAE__ELEM_NACC / 2; w >= 1; w /= 2)
+        for (j = 0; j < w; j++) s[j] += s[j + w];
+    return s[0];
+}
+
+static double vae__sumsq_scalar(const float *x, size_t n)
+{
+    double s[VAE__ELEM_NACC];
+    size_t i;
+    int j;
+    for (j = 0; j < VAE__ELEM_NACC; j++) s[j] = 0.0;
+    for (i = 0; i < n; i++) s[i % VAE__ELEM_NACC] += (double)x[i] * (double)x[i];
+    return vae__elem_tree16(s);
+}
+
+/* BCE term max(l,0) - l t + log1p(e), in double: l t is exact in double, so
+ * the first two terms carry no error and the only float error is the log1p
+ * (<= 1 ulp relative).  All three parts are >= 0 for t in [0,1], so the
+ * per-image sum has relative error < 2e-7 (typically 1e-8). */
+static double vae__bce_logits_scalar(const float *l, const float *t, float *p, float *dl, size_t n,
+                                     float scale)
+{
+    double s[VAE__ELEM_NACC];
+    size_t i;
+    int j;
+    for (j = 0; j < VAE__ELEM_NACC; j++) s[j] = 0.0;
+    for (i = 0; i < n; i++) {
+        float li = l[i], e = vae__elem_exp_scalar(0.0f - fabsf(li)), num = li >= 0.0f ? 1.0f : e;
+        float den = 1.0f + e, pi = num / den, lp = vae__elem_log1p_scalar(e);
+        float ml = li > 0.0f ? li : 0.0f;
+        double a = (double)ml - (double)li * (double)t[i];
+        p[i] = pi;
+        if (dl) { float d = pi - t[i]; dl[i] = d * scale; }
+        s[i % VAE__ELEM_NACC] += a + (double)lp;
+    }
+    return vae__elem_tree16(s);
+}
+
+static float vae__elem_sigmoid_scalar(float x)
+{
+    float e = vae__elem_exp_scalar(0.0f - fabsf(x)), num = x >= 0.0f ? 1.0f : e, den = 1.0f + e;
+    return num / den;
+}
+
+static float vae__elem_tanh_scalar(float x)
+{
+    float em1 = vae__elem_expm1n_scalar(-2.0f * fabsf(x)), den = 2.0f + em1, y = (0.0f - em1) / den;
+    return (vae__elem_bits_from_f32(x) & 0x80000000u) ? -y : y;   /* y >= 0: as OR-ing in x's sign */
+}
+
+static void vae__sigmoid_forward_scalar(float *y, const float *x, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) y[i] = vae__elem_sigmoid_scalar(x[i]);
+}
+
+static void vae__tanh_forward_scalar(float *y, const float *x, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) y[i] = vae__elem_tanh_scalar(x[i]);
+}
+
+static void vae__silu_forward_scalar(float *y, const float *x, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) { float xi = x[i]; y[i] = xi * vae__elem_sigmoid_scalar(xi); }
+}
+
+/* The vector helpers must be inlined: as calls, every vector crosses the ABI
+ * through memory and AVX2 pays a vzeroupper per call (measured 3x slower). */
+#if defined(__GNUC__) || defined(__clang__)
+#define VAE__ELEM_INLINE static inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define VAE__ELEM_INLINE static __forceinline
+#else
+#define VAE__ELEM_INLINE static
+#endif
+
+/* ---- SIMD templates ----------------------------------------------------------
+ * Vocabulary each ISA defines before instantiating (all loads/stores unaligned;
+ * VAE__E_ is left off the names below):
+ *   VAE__EV float vector (VAE__EW lanes), VAE__EI int32 vector,
+ *   VAE__ED double vector (VAE__EW / 2 lanes)
+ *   VAE__E_LD VAE__E_ST VAE__E_SET VAE__E_ADD VAE__E_SUB VAE__E_MUL VAE__E_DIV VAE__E_SQRT VAE__E_ABS
+ *   VAE__E_FMA(a,b,c) = a*b + c (fused where the ISA has it)
+ *   VAE__E_MAX(k,x), VAE__E_MIN(k,x): x is returned when it is NaN (SSE's operand order)
+ *   VAE__E_GE VAE__E_LT -> mask, VAE__E_SEL(m,a,b) = m ? a : b, VAE__E_XSIGN(a,s) = a | sign(s)
+ *   VAE__E_ASI VAE__E_ASF (bit casts), VAE__E_I2F, VAE__E_IADD VAE__E_ISUB VAE__E_IAND VAE__E_ISET VAE__E_ISHL VAE__E_ISRA
+ *   VAE__E_DZERO VAE__E_DADD VAE__E_DMAC(a,b,c) = a*b + c, VAE__E_DNMAC(a,b,c) = c - a*b
+ *   VAE__E_DLO(v) VAE__E_DHI(v): the low / high half of a float vector as doubles
+ *   VAE__E_DST(p,d) store doubles
+ */
+#define VAE__ELEM_DEFINE_MATH(S, ATTR) \
+VAE__ELEM_INLINE ATTR VAE__EV vae__elem_exp_##S(VAE__EV x) \
+{ \
+    VAE__EV t, nf, r, q; VAE__EI n, n1, n2; \
+    x = VAE__E_MIN(VAE__E_SET(VAE__ELEM_EXP_HI), VAE__E_MAX(VAE__E_SET(VAE__ELEM_EXP_LO), x)); \
+    t = VAE__E_FMA(x, VAE__E_SET(VAE__ELEM_LOG2E), VAE__E_SET(VAE__ELEM_SHIFT)); \
+    nf = VAE__E_SUB(t, VAE__E_SET(VAE__ELEM_SHIFT)); \
+    r = VAE__E_SUB(x, VAE__E_MUL(nf, VAE__E_SET(VAE__ELEM_LN2_HI))); \
+    r = VAE__E_SUB(r, VAE__E_MUL(nf, VAE__E_SET(VAE__ELEM_LN2_LO))); \
+    q = VAE__E_FMA(VAE__E_SET(VAE__ELEM_E7), r, VAE__E_SET(VAE__ELEM_E6)); \
+    q = VAE__E_FMA(q, r, VAE__E_SET(VAE__ELEM_E5)); \
+    q = VAE__E_FMA(q, r, VAE__E_SET(VAE__ELEM_E4)); \
+    q = VAE__E_FMA(q, r, VAE__E_SET(VAE__ELEM_E3)); \
+    q = VAE__E_FMA(q, r, VAE__E_SET(VAE__ELEM_E2)); \
+    q = VAE__E_FMA(q, r, VAE__E_SET(1.0f)); \
+    q = VAE__E_FMA(q, r, VAE__E_SET(1.0f)); \
+    n = VAE__E_ISUB(VAE__E_ASI(t), VAE__E_ISET(VAE__ELEM_SHIFT_BITS)); \
+    n1 = VAE__E_ISRA(n, 1); \
+    n2 = VAE__E_ISUB(n, n1); \
+    q = VAE__E_MUL(q, VAE__E_ASF(VAE__E_ISHL(VAE__E_IADD(n1, VAE__E_ISET(127)), 23))); \
+    return VAE__E_MUL(q, VAE__E_ASF(VAE__E_ISHL(VAE__E_IADD(n2, VAE__E_ISET(127)), 23))); \
+} \
+VAE__ELEM_INLINE ATTR VAE__EV vae__elem_expm1n_##S(VAE__EV y) \
+{ \
+    VAE__EV t, nf, r, q, s; \
+    y = VAE__E_MAX(VAE__E_SET(VAE__ELEM_EXPM1_LO), y); \
+    t = VAE__E_FMA(y, VAE__E_SET(VAE__ELEM_LOG2E), VAE__E_SET(VAE__ELEM_SHIFT)); \
+    nf = VAE__E_SUB(t, VAE__E_SET(VAE__ELEM_SHIFT)); \
+    r = VAE__E_SUB(y, VAE__E_MUL(nf, VAE__E_SET(VAE__ELEM_LN2_HI))); \
+    r = VAE__E_SUB(r, VAE__E_MUL(nf, VAE__E_SET(VAE__ELEM_LN2_LO))); \
+    q = VAE__E_FMA(VAE__E_SET(VAE__ELEM_E7), r, VAE__E_SET(VAE__ELEM_E6)); \
+    q = VAE__E_FMA(q, r, VAE__E_SET(VAE__ELEM_E5)); \
+    q = VAE__E_FMA(q, r, VAE__E_SET(VAE__ELEM_E4)); \
+    q = VAE__E_FMA(q, r, VAE__E_SET(VAE__ELEM_E3)); \
+    q = VAE__E_FMA(q, r, VAE__E_SET(VAE__ELEM_E2)); \
+    q = VAE__E_FMA(VAE__E_MUL(r, r), q, r); \
+    s = VAE__E_ASF(VAE__E_ISHL(VAE__E_IADD(VAE__E_ISUB(VAE__E_ASI(t), VAE__E_ISET(VAE__ELEM_SHIFT_BITS)), VAE__E_ISET(127)), 23)); \
+    return VAE__E_FMA(s, q, VAE__E_SUB(s, VAE__E_SET(1.0f))); \
+} \
+VAE__ELEM_INLINE ATTR VAE__EV vae__elem_log1p_##S(VAE__EV x) \
+{ \
+    VAE__EV u, m, f, c, s, z, R, hf, w, kf; VAE__EI ui; \
+    u = VAE__E_ADD(VAE__E_SET(1.0f), x); \
+    ui = VAE__E_ISUB(VAE__E_ASI(u), VAE__E_ISET(VAE__ELEM_SQRTH_BITS)); \
+    kf = VAE__E_I2F(VAE__E_ISRA(ui, 23)); \
+    m = VAE__E_ASF(VAE__E_IADD(VAE__E_IAND(ui, VAE__E_ISET(0x007fffff)), VAE__E_ISET(VAE__ELEM_SQRTH_BITS))); \
+    f = VAE__E_SUB(m, VAE__E_SET(1.0f)); \
+    c = VAE__E_DIV(VAE__E_SUB(x, VAE__E_SUB(u, VAE__E_SET(1.0f))), u); \
+    s = VAE__E_DIV(f, VAE__E_ADD(f, VAE__E_SET(2.0f))); \
+    z = VAE__E_MUL(s, s); \
+    R = VAE__E_FMA(VAE__E_SET(VAE__ELEM_L9), z, VAE__E_SET(VAE__ELEM_L7)); \
+    R = VAE__E_FMA(R, z, VAE__E_SET(VAE__ELEM_L5)); \
+    R = VAE__E_FMA(R, z, VAE__E_SET(VAE__ELEM_L3)); \
+    R = VAE__E_MUL(R, z); \
+    hf = VAE__E_MUL(VAE__E_MUL(VAE__E_SET(0.5f), f), f); \
+    w = VAE__E_FMA(s, VAE__E_ADD(hf, R), VAE__E_FMA(kf, VAE__E_SET(VAE__ELEM_LN2_LO), c)); \
+    return VAE__E_FMA(kf, VAE__E_SET(VAE__ELEM_LN2_HI), VAE__E_SUB(f, VAE__E_SUB(hf, w))); \
+} \
+VAE__ELEM_INLINE ATTR VAE__EV vae__elem_sigmoid_##S(VAE__EV x) \
+{ \
+    VAE__EV e = vae__elem_exp_##S(VAE__E_SUB(VAE__E_SET(0.0f), VAE__E_ABS(x))); \
+    return VAE__E_DIV(VAE__E_SEL(VAE__E_GE(x, VAE__E_SET(0.0f)), VAE__E_SET(1.0f), e), VAE__E_ADD(VAE__E_SET(1.0f), e)); \
+} \
+VAE__ELEM_INLINE ATTR VAE__EV vae__elem_tanh_##S(VAE__EV x) \
+{ \
+    VAE__EV em1 = vae__elem_expm1n_##S(VAE__E_MUL(VAE__E_SET(-2.0f), VAE__E_ABS(x))); \
+    return VAE__E_XSIGN(VAE__E_DIV(VAE__E_SUB(VAE__E_SET(0.0f), em1), VAE__E_ADD(VAE__E_SET(2.0f), em1)), x); \
+} \
+VAE__ELEM_INLINE ATTR VAE__EV vae__elem_silu_##S(VAE__EV x) \
+{ \
+    return VAE__E_MUL(x, vae__elem_sigmoid_##S(x)); \
+}
+
+/* y = f(x) over an array (y == x allowed); the tail goes through a padded
+ * buffer so element results do not depend on their position. */
+#define VAE__ELEM_DEFINE_MAP(NAME, ATTR, FN) \
+static ATTR void NAME(float *y, const float *x, size_t n) \
+{ \
+    size_t i = 0; \
+    for (; i + VAE__EW <= n; i += VAE__EW) VAE__E_ST(y + i, FN(VAE__E_LD(x + i))); \
+    if (i < n) { \
+        float b_[VAE__EW]; \
+        memset(b_, 0, sizeof b_); \
+        memcpy(b_, x + i, (n - i) * sizeof(float)); \
+        VAE__E_ST(b_, FN(VAE__E_LD(b_))); \
+        memcpy(y + i, b_, (n - i) * sizeof(float)); \
+    } \
+}
+
+#define VAE__ELEM_DEFINE_OPT(S, ATTR) \
+VAE__ELEM_INLINE ATTR void vae__adam_blk_##S(float *p, const float *g, float *m, float *v, const float *k) \
+{ \
+    VAE__EV P = VAE__E_LD(p), D = VAE__E_LD(g), M = VAE__E_LD(m), V = VAE__E_LD(v), den; \
+    if (k[6] != 0.0f) D = VAE__E_ADD(D, VAE__E_MUL(VAE__E_SET(k[6]), P)); \
+    if (k[7] != 1.0f) P = VAE__E_MUL(P, VAE__E_SET(k[7])); \
+    M = VAE__E_ADD(VAE__E_MUL(M, VAE__E_SET(k[0])), VAE__E_MUL(D, VAE__E_SET(k[1]))); \
+    V = VAE__E_ADD(VAE__E_MUL(V, VAE__E_SET(k[2])), VAE__E_MUL(VAE__E_MUL(D, D), VAE__E_SET(k[3]))); \
+    den = VAE__E_ADD(VAE__E_DIV(VAE__E_SQRT(V), VAE__E_SET(k[4])), VAE__E_SET(k[5])); \
+    P = VAE__E_SUB(P, VAE__E_DIV(VAE__E_MUL(VAE__E_SET(k[8]), M), den)); \
+    VAE__E_ST(p, P); VAE__E_ST(m, M); VAE__E_ST(v, V); \
+} \
+static ATTR void vae__adam_update_##S(float *p, const float *g, float *m, float *v, size_t n, \
+                                      float b1, float b2, float step_size, float bc2_sqrt, \
+                                      float eps, float l2, float decay) \
+{ \
+    float k_[9]; size_t i = 0; \
+    k_[0] = b1; k_[1] = 1.0f - b1; k_[2] = b2; k_[3] = 1.0f - b2; k_[4] = bc2_sqrt; \
+    k_[5] = eps; k_[6] = l2; k_[7] = decay; k_[8] = step_size; \
+    for (; i + VAE__EW <= n; i += VAE__EW) vae__adam_blk_##S(p + i, g + i, m + i, v + i, k_); \
+    if (i < n) { \
+        float pb[VAE__EW], gb[VAE__EW], mb[VAE__EW], vb[VAE__EW]; size_t r = (n - i) * sizeof(float); \
+        memset(pb, 0, sizeof pb); memset(gb, 0, sizeof gb); memset(mb, 0, sizeof mb); memset(vb, 0, sizeof vb); \
+        memcpy(pb, p + i, r); memcpy(gb, g + i, r); memcpy(mb, m + i, r); memcpy(vb, v + i, r); \
+        vae__adam_blk_##S(pb, gb, mb, vb, k_); \
+        memcpy(p + i, pb, r); memcpy(m + i, mb, r); memcpy(v + i, vb, r); \
+    } \
+} \
+VAE__ELEM_INLINE ATTR void vae__sgd_blk_##S(float *p, const float *g, float *buf, float lr, float wd, float mom) \
+{ \
+    VAE__EV P = VAE__E_LD(p), D = VAE__E_LD(g); \
+    if (wd != 0.0f) D = VAE__E_ADD(D, VAE__E_MUL(VAE__E_SET(wd), P)); \
+    if (buf) { D = VAE__E_ADD(VAE__E_MUL(VAE__E_SET(mom), VAE__E_LD(buf)), D); VAE__E_ST(buf, D); } \
+    VAE__E_ST(p, VAE__E_SUB(P, VAE__E_MUL(VAE__E_SET(lr), D))); \
+} \
+static ATTR void vae__sgd_update_##S(float *p, const float *g, float *buf, size_t n, \
+                                     float lr, float wd, float momentum) \
+{ \
+    size_t i = 0; \
+    for (; i + VAE__EW <= n; i += VAE__EW) \
+        vae__sgd_blk_##S(p + i, g + i, buf ? buf + i : NULL, lr, wd, momentum); \
+    if (i < n) { \
+        float pb[VAE__EW], gb[VAE__EW], bb[VAE__EW]; size_t r = (n - i) * sizeof(float); \
+        memset(pb, 0, sizeof pb); memset(gb, 0, sizeof gb); memset(bb, 0, sizeof bb); \
+        memcpy(pb, p + i, r); memcpy(gb, g + i, r); if (buf) memcpy(bb, buf + i, r); \
+        vae__sgd_blk_##S(pb, gb, buf ? bb : NULL, lr, wd, momentum); \
+        memcpy(p + i, pb, r); if (buf) memcpy(buf + i, bb, r); \
+    } \
+}
+
+/* Reductions: accumulators a_[j] hold elements i with i mod 16 in lanes
+ * j*DW .. j*DW+DW-1 (DW = VAE__EW/2 double lanes), matching the scalar twin. */
+#define VAE__ELEM_NDACC (VAE__ELEM_NACC / (VAE__EW / 2))
+#define VAE__ELEM_DEFINE_RED(S, ATTR) \
+static ATTR double vae__sumsq_##S(const float *x, size_t n) \
+{ \
+    VAE__ED a_[VAE__ELEM_NDACC]; double s_[VAE__ELEM_NACC]; size_t i = 0; int j; \
+    for (j = 0; j < VAE__ELEM_NDACC; j++) a_[j] = VAE__E_DZERO(); \
+    for (; i + VAE__ELEM_NACC <= n; i += VAE__ELEM_NACC) \
+        for (j = 0; j < VAE__ELEM_NACC / VAE__EW; j++) { \
+            VAE__EV X = VAE__E_LD(x + i + j * VAE__EW); VAE__ED lo = VAE__E_DLO(X), hi = VAE__E_DHI(X); \
+            a_[2 * j] = VAE__E_DMAC(lo, lo, a_[2 * j]); a_[2 * j + 1] = VAE__E_DMAC(hi, hi, a_[2 * j + 1]); \
+        } \
+    for (j = 0; j < VAE__ELEM_NDACC; j++) VAE__E_DST(s_ + j * (VAE__EW / 2), a_[j]); \
+    for (; i < n; i++) s_[i % VAE__ELEM_NACC] += (double)x[i] * (double)x[i]; \
+    return vae__elem_tree16(s_); \
+} \
+VAE__ELEM_INLINE ATTR void vae__bce_blk_##S(const float *l, const float *t, float *p, float *dl, float scale, \
+                                  VAE__ED *a) \
+{ \
+    int j; \
+    for (j = 0; j < VAE__ELEM_NACC / VAE__EW; j++) { \
+        VAE__EV L = VAE__E_LD(l + j * VAE__EW), T = VAE__E_LD(t + j * VAE__EW), E, P, LP, ML; \
+        E = vae__elem_exp_##S(VAE__E_SUB(VAE__E_SET(0.0f), VAE__E_ABS(L))); \
+        P = VAE__E_DIV(VAE__E_SEL(VAE__E_GE(L, VAE__E_SET(0.0f)), VAE__E_SET(1.0f), E), VAE__E_ADD(VAE__E_SET(1.0f), E)); \
+        VAE__E_ST(p + j * VAE__EW, P); \
+        if (dl) VAE__E_ST(dl + j * VAE__EW, VAE__E_MUL(VAE__E_SUB(P, T), VAE__E_SET(scale))); \
+        LP = vae__elem_log1p_##S(E); \
+        ML = VAE__E_MAX(VAE__E_SET(0.0f), L); \
+        a[2 * j] = VAE__E_DADD(a[2 * j], VAE__E_DADD(VAE__E_DNMAC(VAE__E_DLO(L), VAE__E_DLO(T), VAE__E_DLO(ML)), VAE__E_DLO(LP))); \
+        a[2 * j + 1] = VAE__E_DADD(a[2 * j + 1], VAE__E_DADD(VAE__E_DNMAC(VAE__E_DHI(L), VAE__E_DHI(T), VAE__E_DHI(ML)), VAE__E_DHI(LP))); \
+    } \
+} \
+static ATTR double vae__bce_logits_##S(const float *l, const float *t, float *p, float *dl, size_t n, \
+                                       float scale) \
+{ \
+    VAE__ED a_[VAE__ELEM_NDACC]; double s_[VAE__ELEM_NACC]; size_t i = 0; int j; \
+    for (j = 0; j < VAE__ELEM_NDACC; j++) a_[j] = VAE__E_DZERO(); \
+    for (; i + VAE__ELEM_NACC <= n; i += VAE__ELEM_NACC) \
+        vae__bce_blk_##S(l + i, t + i, p + i, dl ? dl + i : NULL, scale, a_); \
+    for (j = 0; j < VAE__ELEM_NDACC; j++) VAE__E_DST(s_ + j * (VAE__EW / 2), a_[j]); \
+    if (i < n) { \
+        float lb[VAE__ELEM_NACC], tb[VAE__ELEM_NACC], pb[VAE__ELEM_NACC], db[VAE__ELEM_NACC]; \
+        VAE__ED b_[VAE__ELEM_NDACC]; double tm[VAE__ELEM_NACC]; size_t r = n - i, q; \
+        memset(lb, 0, sizeof lb); memset(tb, 0, sizeof tb); \
+        memcpy(lb, l + i, r * sizeof(float)); memcpy(tb, t + i, r * sizeof(float)); \
+        for (j = 0; j < VAE__ELEM_NDACC; j++) b_[j] = VAE__E_DZERO(); \
+        vae__bce_blk_##S(lb, tb, pb, db, scale, b_); \
+        for (j = 0; j < VAE__ELEM_NDACC; j++) VAE__E_DST(tm + j * (VAE__EW / 2), b_[j]); \
+        memcpy(p + i, pb, r * sizeof(float)); \
+        if (dl) memcpy(dl + i, db, r * sizeof(float)); \
+        for (q = 0; q < r; q++) s_[q] += tm[q]; \
+    } \
+    return vae__elem_tree16(s_); \
+}
+
+#define VAE__ELEM_DEFINE_ALL(S, ATTR) \
+    VAE__ELEM_DEFINE_MATH(S, ATTR) \
+    VAE__ELEM_DEFINE_MAP(vae__sigmoid_forward_##S, ATTR, vae__elem_sigmoid_##S) \
+    VAE__ELEM_DEFINE_MAP(vae__tanh_forward_##S, ATTR, vae__elem_tanh_##S) \
+    VAE__ELEM_DEFINE_MAP(vae__silu_forward_##S, ATTR, vae__elem_silu_##S) \
+    VAE__ELEM_DEFINE_OPT(S, ATTR) \
+    VAE__ELEM_DEFINE_RED(S, ATTR)
+
+/* ---- SSE2 ------------------------------------------------------------------- */
+#ifdef VAE__ELEM_HAVE_SSE2
+#define VAE__EV __m128
+#define VAE__EI __m128i
+#define VAE__ED __m128d
+#define VAE__EW 4
+#define VAE__E_LD(p) _mm_loadu_ps(p)
+#define VAE__E_ST(p, v) _mm_storeu_ps((p), (v))
+#define VAE__E_SET(x) _mm_set1_ps(x)
+#define VAE__E_ADD(a, b) _mm_add_ps((a), (b))
+#define VAE__E_SUB(a, b) _mm_sub_ps((a), (b))
+#define VAE__E_MUL(a, b) _mm_mul_ps((a), (b))
+#define VAE__E_DIV(a, b) _mm_div_ps((a), (b))
+#define VAE__E_SQRT(a) _mm_sqrt_ps(a)
+#define VAE__E_ABS(a) _mm_andnot_ps(_mm_set1_ps(-0.0f), (a))
+#define VAE__E_FMA(a, b, c) _mm_add_ps(_mm_mul_ps((a), (b)), (c))
+#define VAE__E_MAX(k, x) _mm_max_ps((k), (x))
+#define VAE__E_MIN(k, x) _mm_min_ps((k), (x))
+#define VAE__E_GE(a, b) _mm_cmpge_ps((a), (b))
+#define VAE__E_SEL(m, a, b) _mm_or_ps(_mm_and_ps((m), (a)), _mm_andnot_ps((m), (b)))
+#define VAE__E_XSIGN(a, s) _mm_or_ps((a), _mm_and_ps((s), _mm_set1_ps(-0.0f)))
+#define VAE__E_ASI(v) _mm_castps_si128(v)
+#define VAE__E_ASF(i) _mm_castsi128_ps(i)
+#define VAE__E_I2F(i) _mm_cvtepi32_ps(i)
+#define VAE__E_IADD(a, b) _mm_add_epi32((a), (b))
+#define VAE__E_ISUB(a, b) _mm_sub_epi32((a), (b))
+#define VAE__E_IAND(a, b) _mm_and_si128((a), (b))
+#define VAE__E_ISET(x) _mm_set1_epi32(x)
+#define VAE__E_ISHL(a, n) _mm_slli_epi32((a), (n))
+#define VAE__E_ISRA(a, n) _mm_srai_epi32((a), (n))
+#define VAE__E_DZERO() _mm_setzero_pd()
+#define VAE__E_DADD(a, b) _mm_add_pd((a), (b))
+#define VAE__E_DMAC(a, b, c) _mm_add_pd(_mm_mul_pd((a), (b)), (c))
+#define VAE__E_DNMAC(a, b, c) _mm_sub_pd((c), _mm_mul_pd((a), (b)))
+#define VAE__E_DLO(v) _mm_cvtps_pd(v)
+#define VAE__E_DHI(v) _mm_cvtps_pd(_mm_movehl_ps((v), (v)))
+#define VAE__E_DST(p, d) _mm_storeu_pd((p), (d))
+VAE__ELEM_DEFINE_ALL(sse2, )
+#undef VAE__EV
+#undef VAE__EI
+#undef VAE__ED
+#undef VAE__EW
+#undef VAE__E_LD
+#undef VAE__E_ST
+#undef VAE__E_SET
+#undef VAE__E_ADD
+#undef VAE__E_SUB
+#undef VAE__E_MUL
+#undef VAE__E_DIV
+#undef VAE__E_SQRT
+#undef VAE__E_ABS
+#undef VAE__E_FMA
+#undef VAE__E_MAX
+#undef VAE__E_MIN
+#undef VAE__E_GE
+#undef VAE__E_SEL
+#undef VAE__E_XSIGN
+#undef VAE__E_ASI
+#undef VAE__E_ASF
+#undef VAE__E_I2F
+#undef VAE__E_IADD
+#undef VAE__E_ISUB
+#undef VAE__E_IAND
+#undef VAE__E_ISET
+#undef VAE__E_ISHL
+#undef VAE__E_ISRA
+#undef VAE__E_DZERO
+#undef VAE__E_DADD
+#undef VAE__E_DMAC
+#undef VAE__E_DNMAC
+#undef VAE__E_DLO
+#undef VAE__E_DHI
+#undef VAE__E_DST
+#endif
+
+/* ---- AVX2 + FMA ------------------------------------------------------------ */
+#ifdef VAE__ELEM_HAVE_AVX2
+#define VAE__EV __m256
+#define VAE__EI __m256i
+#define VAE__ED __m256d
+#define VAE__EW 8
+#define VAE__E_LD(p) _mm256_loadu_ps(p)
+#define VAE__E_ST(p, v) _mm256_storeu_ps((p), (v))
+#define VAE__E_SET(x) _mm256_set1_ps(x)
+#define VAE__E_ADD(a, b) _mm256_add_ps((a), (b))
+#define VAE__E_SUB(a, b) _mm256_sub_ps((a), (b))
+#define VAE__E_MUL(a, b) _mm256_mul_ps((a), (b))
+#define VAE__E_DIV(a, b) _mm256_div_ps((a), (b))
+#define VAE__E_SQRT(a) _mm256_sqrt_ps(a)
+#define VAE__E_ABS(a) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), (a))
+#define VAE__E_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define VAE__E_MAX(k, x) _mm256_max_ps((k), (x))
+#define VAE__E_MIN(k, x) _mm256_min_ps((k), (x))
+#define VAE__E_GE(a, b) _mm256_cmp_ps((a), (b), _CMP_GE_OQ)
+#define VAE__E_SEL(m, a, b) _mm256_blendv_ps((b), (a), (m))
+#define VAE__E_XSIGN(a, s) _mm256_or_ps((a), _mm256_and_ps((s), _mm256_set1_ps(-0.0f)))
+#define VAE__E_ASI(v) _mm256_castps_si256(v)
+#define VAE__E_ASF(i) _mm256_castsi256_ps(i)
+#define VAE__E_I2F(i) _mm256_cvtepi32_ps(i)
+#define VAE__E_IADD(a, b) _mm256_add_epi32((a), (b))
+#define VAE__E_ISUB(a, b) _mm256_sub_epi32((a), (b))
+#define VAE__E_IAND(a, b) _mm256_and_si256((a), (b))
+#define VAE__E_ISET(x) _mm256_set1_epi32(x)
+#define VAE__E_ISHL(a, n) _mm256_slli_epi32((a), (n))
+#define VAE__E_ISRA(a, n) _mm256_srai_epi32((a), (n))
+#define VAE__E_DZERO() _mm256_setzero_pd()
+#define VAE__E_DADD(a, b) _mm256_add_pd((a), (b))
+#define VAE__E_DMAC(a, b, c) _mm256_fmadd_pd((a), (b), (c))
+#define VAE__E_DNMAC(a, b, c) _mm256_fnmadd_pd((a), (b), (c))
+#define VAE__E_DLO(v) _mm256_cvtps_pd(_mm256_castps256_ps128(v))
+#define VAE__E_DHI(v) _mm256_cvtps_pd(_mm256_extractf128_ps((v), 1))
+#define VAE__E_DST(p, d) _mm256_storeu_pd((p), (d))
+VAE__ELEM_DEFINE_ALL(avx2, VAE__GEMM_AVX2_ATTR)
+#undef VAE__EV
+#undef VAE__EI
+#undef VAE__ED
+#undef VAE__EW
+#undef VAE__E_LD
+#undef VAE__E_ST
+#undef VAE__E_SET
+#undef VAE__E_ADD
+#undef VAE__E_SUB
+#undef VAE__E_MUL
+#undef VAE__E_DIV
+#undef VAE__E_SQRT
+#undef VAE__E_ABS
+#undef VAE__E_FMA
+#undef VAE__E_MAX
+#undef VAE__E_MIN
+#undef VAE__E_GE
+#undef VAE__E_SEL
+#undef VAE__E_XSIGN
+#undef VAE__E_ASI
+#undef VAE__E_ASF
+#undef VAE__E_I2F
+#undef VAE__E_IADD
+#undef VAE__E_ISUB
+#undef VAE__E_IAND
+#undef VAE__E_ISET
+#undef VAE__E_ISHL
+#undef VAE__E_ISRA
+#undef VAE__E_DZERO
+#undef VAE__E_DADD
+#undef VAE__E_DMAC
+#undef VAE__E_DNMAC
+#undef VAE__E_DLO
+#undef VAE__E_DHI
+#undef VAE__E_DST
+#endif
+
+/* ---- NEON (AArch64) ---------------------------------------------------------- */
+#ifdef VAE__ELEM_HAVE_NEON
+#define VAE__EV float32x4_t
+#define VAE__EI int32x4_t
+#define VAE__ED float64x2_t
+#define VAE__EW 4
+#define VAE__E_LD(p) vld1q_f32(p)
+#define VAE__E_ST(p, v) vst1q_f32((p), (v))
+#define VAE__E_SET(x) vdupq_n_f32(x)
+#define VAE__E_ADD(a, b) vaddq_f32((a), (b))
+#define VAE__E_SUB(a, b) vsubq_f32((a), (b))
+#define VAE__E_MUL(a, b) vmulq_f32((a), (b))
+#define VAE__E_DIV(a, b) vdivq_f32((a), (b))
+#define VAE__E_SQRT(a) vsqrtq_f32(a)
+#define VAE__E_ABS(a) vabsq_f32(a)
+#define VAE__E_FMA(a, b, c) vfmaq_f32((c), (a), (b))
+#define VAE__E_MAX(k, x) vmaxq_f32((k), (x))
+#define VAE__E_MIN(k, x) vminq_f32((k), (x))
+#define VAE__E_GE(a, b) vcgeq_f32((a), (b))
+#define VAE__E_SEL(m, a, b) vbslq_f32((m), (a), (b))
+#define VAE__E_XSIGN(a, s) vbslq_f32(vdupq_n_u32(0x80000000u), (s), (a))
+#define VAE__E_ASI(v) vreinterpretq_s32_f32(v)
+#define VAE__E_ASF(i) vreinterpretq_f32_s32(i)
+#define VAE__E_I2F(i) vcvtq_f32_s32(i)
+#define VAE__E_IADD(a, b) vaddq_s32((a), (b))
+#define VAE__E_ISUB(a, b) vsubq_s32((a), (b))
+#define VAE__E_IAND(a, b) vandq_s32((a), (b))
+#define VAE__E_ISET(x) vdupq_n_s32(x)
+#define VAE__E_ISHL(a, n) vshlq_n_s32((a), (n))
+#define VAE__E_ISRA(a, n) vshrq_n_s32((a), (n))
+#define VAE__E_DZERO() vdupq_n_f64(0.0)
+#define VAE__E_DADD(a, b) vaddq_f64((a), (b))
+#define VAE__E_DMAC(a, b, c) vfmaq_f64((c), (a), (b))
+#define VAE__E_DNMAC(a, b, c) vfmsq_f64((c), (a), (b))
+#define VAE__E_DLO(v) vcvt_f64_f32(vget_low_f32(v))
+#define VAE__E_DHI(v) vcvt_high_f64_f32(v)
+#define VAE__E_DST(p, d) vst1q_f64((p), (d))
+VAE__ELEM_DEFINE_ALL(neon, )
+#undef VAE__EV
+#undef VAE__EI
+#undef VAE__ED
+#undef VAE__EW
+#undef VAE__E_LD
+#undef VAE__E_ST
+#undef VAE__E_SET
+#undef VAE__E_ADD
+#undef VAE__E_SUB
+#undef VAE__E_MUL
+#undef VAE__E_DIV
+#undef VAE__E_SQRT
+#undef VAE__E_ABS
+#undef VAE__E_FMA
+#undef VAE__E_MAX
+#undef VAE__E_MIN
+#undef VAE__E_GE
+#undef VAE__E_SEL
+#undef VAE__E_XSIGN
+#undef VAE__E_ASI
+#undef VAE__E_ASF
+#undef VAE__E_I2F
+#undef VAE__E_IADD
+#undef VAE__E_ISUB
+#undef VAE__E_IAND
+#undef VAE__E_ISET
+#undef VAE__E_ISHL
+#undef VAE__E_ISRA
+#undef VAE__E_DZERO
+#undef VAE__E_DADD
+#undef VAE__E_DMAC
+#undef VAE__E_DNMAC
+#undef VAE__E_DLO
+#undef VAE__E_DHI
+#undef VAE__E_DST
+#endif
+
+/* ---- WASM SIMD128 (no FMA: mul + add) ---------------------------------------- */
+#ifdef VAE__ELEM_HAVE_WASM
+#define VAE__EV v128_t
+#define VAE__EI v128_t
+#define VAE__ED v128_t
+#define VAE__EW 4
+#define VAE__E_LD(p) wasm_v128_load(p)
+#define VAE__E_ST(p, v) wasm_v128_store((p), (v))
+#define VAE__E_SET(x) wasm_f32x4_splat(x)
+#define VAE__E_ADD(a, b) wasm_f32x4_add((a), (b))
+#define VAE__E_SUB(a, b) wasm_f32x4_sub((a), (b))
+#define VAE__E_MUL(a, b) wasm_f32x4_mul((a), (b))
+#define VAE__E_DIV(a, b) wasm_f32x4_div((a), (b))
+#define VAE__E_SQRT(a) wasm_f32x4_sqrt(a)
+#define VAE__E_ABS(a) wasm_f32x4_abs(a)
+#define VAE__E_FMA(a, b, c) wasm_f32x4_add(wasm_f32x4_mul((a), (b)), (c))
+#define VAE__E_MAX(k, x) wasm_f32x4_max((k), (x))
+#define VAE__E_MIN(k, x) wasm_f32x4_min((k), (x))
+#define VAE__E_GE(a, b) wasm_f32x4_ge((a), (b))
+#define VAE__E_SEL(m, a, b) wasm_v128_bitselect((a), (b), (m))
+#define VAE__E_XSIGN(a, s) wasm_v128_or((a), wasm_v128_and((s), wasm_f32x4_splat(-0.0f)))
+#define VAE__E_ASI(v) (v)
+#define VAE__E_ASF(i) (i)
+#define VAE__E_I2F(i) wasm_f32x4_convert_i32x4(i)
+#define VAE__E_IADD(a, b) wasm_i32x4_add((a), (b))
+#define VAE__E_ISUB(a, b) wasm_i32x4_sub((a), (b))
+#define VAE__E_IAND(a, b) wasm_v128_and((a), (b))
+#define VAE__E_ISET(x) wasm_i32x4_splat(x)
+#define VAE__E_ISHL(a, n) wasm_i32x4_shl((a), (n))
+#define VAE__E_ISRA(a, n) wasm_i32x4_shr((a), (n))
+#define VAE__E_DZERO() wasm_f64x2_splat(0.0)
+#define VAE__E_DADD(a, b) wasm_f64x2_add((a), (b))
+#define VAE__E_DMAC(a, b, c) wasm_f64x2_add(wasm_f64x2_mul((a), (b)), (c))
+#define VAE__E_DNMAC(a, b, c) wasm_f64x2_sub((c), wasm_f64x2_mul((a), (b)))
+#define VAE__E_DLO(v) wasm_f64x2_promote_low_f32x4(v)
+#define VAE__E_DHI(v) wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle((v), (v), 2, 3, 0, 1))
+#define VAE__E_DST(p, d) wasm_v128_store((p), (d))
+VAE__ELEM_DEFINE_ALL(wasm, )
+#undef VAE__EV
+#undef VAE__EI
+#undef VAE__ED
+#undef VAE__EW
+#undef VAE__E_LD
+#undef VAE__E_ST
+#undef VAE__E_SET
+#undef VAE__E_ADD
+#undef VAE__E_SUB
+#undef VAE__E_MUL
+#undef VAE__E_DIV
+#undef VAE__E_SQRT
+#undef VAE__E_ABS
+#undef VAE__E_FMA
+#undef VAE__E_MAX
+#undef VAE__E_MIN
+#undef VAE__E_GE
+#undef VAE__E_SEL
+#undef VAE__E_XSIGN
+#undef VAE__E_ASI
+#undef VAE__E_ASF
+#undef VAE__E_I2F
+#undef VAE__E_IADD
+#undef VAE__E_ISUB
+#undef VAE__E_IAND
+#undef VAE__E_ISET
+#undef VAE__E_ISHL
+#undef VAE__E_ISRA
+#undef VAE__E_DZERO
+#undef VAE__E_DADD
+#undef VAE__E_DMAC
+#undef VAE__E_DNMAC
+#undef VAE__E_DLO
+#undef VAE__E_DHI
+#undef VAE__E_DST
+#endif
+
+/* ---- dispatch ---------------------------------------------------------------------
+ * 2 = AVX2+FMA, 1 = the 128-bit SIMD of this target, 0 = scalar.  The AVX2
+ * check is the GEMM's (vae__gemm_kernel_available on the GEMM's AVX2 entry);
+ * it costs a few loads, so it is done per call rather than cached. */
+static int vae__elem_kernel(void)
+{
+#ifdef VAE__ELEM_HAVE_AVX2
+    int k;
+    for (k = 0; k < vae__gemm_kernel_count(); k++)
+        if (vae__gemm_kernels[k].isa == VAE__GEMM_ISA_AVX2 && vae__gemm_kernel_available(k)) return 2;
+#endif
+#if defined(VAE__ELEM_HAVE_SSE2) || defined(VAE__ELEM_HAVE_NEON) || defined(VAE__ELEM_HAVE_WASM)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+#if defined(VAE__ELEM_HAVE_SSE2)
+#define VAE__ELEM_128(name) name##_sse2
+#elif defined(VAE__ELEM_HAVE_NEON)
+#define VAE__ELEM_128(name) name##_neon
+#elif defined(VAE__ELEM_HAVE_WASM)
+#define VAE__ELEM_128(name) name##_wasm
+#endif
+#ifdef VAE__ELEM_HAVE_AVX2
+#define VAE__ELEM_DISPATCH_AVX2(name, args) if (k_ == 2) { name##_avx2 args; return; }
+#define VAE__ELEM_DISPATCH_AVX2_R(name, args) if (k_ == 2) return name##_avx2 args;
+#else
+#define VAE__ELEM_DISPATCH_AVX2(name, args)
+#define VAE__ELEM_DISPATCH_AVX2_R(name, args)
+#endif
+#ifdef VAE__ELEM_128
+#define VAE__ELEM_DISPATCH_128(name, args) if (k_ >= 1) { VAE__ELEM_128(name) args; return; }
+#define VAE__ELEM_DISPATCH_128_R(name, args) if (k_ >= 1) return VAE__ELEM_128(name) args;
+#else
+#define VAE__ELEM_DISPATCH_128(name, args)
+#define VAE__ELEM_DISPATCH_128_R(name, args)
+#endif
+#define VAE__ELEM_DISPATCH(name, args) { \
+    const int k_ = vae__elem_kernel(); \
+    VAE__ELEM_DISPATCH_AVX2(name, args) \
+    VAE__ELEM_DISPATCH_128(name, args) \
+    (void)k_; name##_scalar args; }
+#define VAE__ELEM_DISPATCH_R(name, args) { \
+    const int k_ = vae__elem_kernel(); \
+    VAE__ELEM_DISPATCH_AVX2_R(name, args) \
+    VAE__ELEM_DISPATCH_128_R(name, args) \
+    (void)k_; return name##_scalar args; }
+
+/* One Adam/AdamW step over n parameters (PyTorch 1.13 arithmetic):
+ *   d = g + l2 p;  p *= decay;  m = b1 m + (1-b1) d;  v = b2 v + (1-b2) d^2;
+ *   p -= step_size m / (sqrt(v) / bc2_sqrt + eps)
+ * l2 = 0 (AdamW) and decay = 1 (Adam) skip their terms, as PyTorch does. */
+static void vae__adam_update(float *p, const float *g, float *m, float *v, size_t n, float b1, float b2,
+                             float step_size, float bc2_sqrt, float eps, float l2, float decay)
+VAE__ELEM_DISPATCH(vae__adam_update, (p, g, m, v, n, b1, b2, step_size, bc2_sqrt, eps, l2, decay))
+
+/* SGD: d = g + wd p; with buf: d = buf = momentum buf + d; p -= lr d. */
+static void vae__sgd_update(float *p, const float *g, float *buf, size_t n, float lr, float wd, float momentum)
+VAE__ELEM_DISPATCH(vae__sgd_update, (p, g, buf, n, lr, wd, momentum))
+
+/* sum x^2 in double; bit-identical for every kernel (see vae__sumsq_scalar). */
+static double vae__sumsq(const float *x, size_t n)
+VAE__ELEM_DISPATCH_R(vae__sumsq, (x, n))
+
+/* One image: returns sum max(l,0) - l t + log1p(exp(-|l|)), writes p = sigmoid(l) and, if dl is
+ * not NULL, dl = (p - t) scale.  Stable for any finite logit (and +-inf). */
+static double vae__bce_logits(const float *l, const float *t, float *p, float *dl, size_t n, float scale)
+VAE__ELEM_DISPATCH_R(vae__bce_logits, (l, t, p, dl, n, scale))
+
+/* Activations; y == x is allowed. */
+static void vae__sigmoid_forward(float *y, const float *x, size_t n)
+VAE__ELEM_DISPATCH(vae__sigmoid_forward, (y, x, n))
+
+static void vae__tanh_forward(float *y, const float *x, size_t n)
+VAE__ELEM_DISPATCH(vae__tanh_forward, (y, x, n))
+
+static void vae__silu_forward(float *y, const float *x, size_t n)
+VAE__ELEM_DISPATCH(vae__silu_forward, (y, x, n))
+/* ELEM-END */
+
 /* >>rng */
 
 /* splitmix64 turns any 64-bit seed into well-mixed state; xoshiro128** then gives 32-bit
@@ -1881,8 +2808,6 @@ static void vae__linear_backward(const vae__gemm_ctx *g, float *dx, float *dw, f
     if (dx) vae__gemm(g, 0, 0, n, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in);
 }
 
-static float vae__sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-
 /* Elementwise activations over `count` values. backward gets x (the input) and y (the output)
    and uses whichever gives the derivative most cheaply. */
 static void vae__act_forward(vae_op op, float alpha, float *VAE__RESTRICT y, const float *VAE__RESTRICT x, size_t count)
@@ -1891,9 +2816,9 @@ static void vae__act_forward(vae_op op, float alpha, float *VAE__RESTRICT y, con
     switch (op) {
     case VAE_OP_RELU:       for (i = 0; i < count; i++) y[i] = x[i] > 0 ? x[i] : 0.0f; break;
     case VAE_OP_LEAKY_RELU: for (i = 0; i < count; i++) y[i] = x[i] > 0 ? x[i] : alpha * x[i]; break;
-    case VAE_OP_SIGMOID:    for (i = 0; i < count; i++) y[i] = vae__sigmoid(x[i]); break;
-    case VAE_OP_TANH:       for (i = 0; i < count; i++) y[i] = tanhf(x[i]); break;
-    case VAE_OP_SILU:       for (i = 0; i < count; i++) y[i] = x[i] * vae__sigmoid(x[i]); break;
+    case VAE_OP_SIGMOID:    vae__sigmoid_forward(y, x, count); break;
+    case VAE_OP_TANH:       vae__tanh_forward(y, x, count); break;
+    case VAE_OP_SILU:       vae__silu_forward(y, x, count); break;
     default: VAE_ASSERT(0);
     }
 }
@@ -1909,7 +2834,7 @@ static void vae__act_backward(vae_op op, float alpha, float *VAE__RESTRICT dx, c
     case VAE_OP_TANH:       for (i = 0; i < count; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]); break;
     case VAE_OP_SILU:
         for (i = 0; i < count; i++) {
-            float s = vae__sigmoid(x[i]);
+            float s = vae__elem_sigmoid_scalar(x[i]);
             dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
         }
         break;
@@ -1968,6 +2893,10 @@ static vae__gemm_ctx vae__gemm_ctx_of(const vae_model *m)
 }
 
 static size_t vae__layer_size(const vae_layer *l) { return (size_t)l->c * l->h * l->w; }
+
+/* Where forward stops when a loss follows: the BCE loss computes the final sigmoid itself,
+   from the logits, in the same pass. */
+static int vae__loss_layers(const vae_model *m) { return m->cfg.loss == VAE_LOSS_BCE ? m->nlayers - 1 : m->nlayers; }
 
 /* Runs layers [from, to) on n images. rng gives the sampling noise (NULL: z = mu). */
 static void vae__forward(vae_model *m, int from, int to, int n, vae_rng *rng)
@@ -2035,14 +2964,11 @@ static int vae__loss(vae_model *m, const float *x, int n, float beta, vae_stats 
         const float *t = x + (size_t)i * D, *mu = enc->y + (size_t)i * 2 * L, *lv = mu + L;
         double r = 0, k = 0;
         if (m->cfg.loss == VAE_LOSS_BCE) {
-            /* max(l,0) - l*t + log(1 + exp(-|l|)): no log(0) and no overflow for any logit */
+            /* max(l,0) - l*t + log(1 + exp(-|l|)): no log(0) and no overflow for any logit.
+               The same pass writes the final sigmoid's output, which forward skipped. */
             const vae_layer *lg = &m->layers[m->nlayers - 2];
-            const float *l = lg->y + (size_t)i * D, *p = last->y + (size_t)i * D;
-            float *dl = grad ? lg->dy + (size_t)i * D : NULL;
-            for (j = 0; j < D; j++) {
-                r += (double)((l[j] > 0 ? l[j] : 0.0f) - l[j] * t[j] + log1pf(expf(-fabsf(l[j]))));
-                if (dl) dl[j] = (p[j] - t[j]) * rscale;
-            }
+            r = vae__bce_logits(lg->y + (size_t)i * D, t, last->y + (size_t)i * D,
+                                grad ? lg->dy + (size_t)i * D : NULL, (size_t)D, rscale);
             start = m->nlayers - 2;
         } else {
             const float *y = last->y + (size_t)i * D;
@@ -2076,45 +3002,19 @@ static int vae__loss(vae_model *m, const float *x, int n, float beta, vae_stats 
 static void vae__optim_step(vae_model *m)
 {
     const vae_config *c = &m->cfg;
-    float *p = m->params, *g = m->grads, *mm = m->opt_m, *vv = m->opt_v;
-    size_t i, n = m->nparams;
     double t;
     m->step++;
     t = (double)m->step;
     if (c->optim == VAE_OPTIM_SGD) {
-        float lr = c->lr, wd = c->weight_decay, mom = c->momentum;
-        for (i = 0; i < n; i++) {
-            float d = g[i] + wd * p[i];
-            if (mm) d = mm[i] = mom * mm[i] + d;   /* first step: 0 * mom + d == d, as PyTorch */
-            p[i] -= lr * d;
-        }
+        vae__sgd_update(m->params, m->grads, m->opt_m, m->nparams, c->lr, c->weight_decay, c->momentum);
     } else {
-        float b1 = c->beta1, b2 = c->beta2, eps = c->eps, wd = c->weight_decay;
         double bc1 = 1.0 - pow((double)c->beta1, t), bc2 = 1.0 - pow((double)c->beta2, t);
-        float step_size = (float)((double)c->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
-        float decay = (float)(1.0 - (double)c->lr * c->weight_decay);
         int adamw = c->optim == VAE_OPTIM_ADAMW;
-        for (i = 0; i < n; i++) {
-            float d = adamw ? g[i] : g[i] + wd * p[i], denom;
-            if (adamw) p[i] *= decay;
-            mm[i] = mm[i] * b1 + d * (1.0f - b1);
-            vv[i] = vv[i] * b2 + d * d * (1.0f - b2);
-            denom = sqrtf(vv[i]) / bc2_sqrt + eps;
-            p[i] -= step_size * mm[i] / denom;
-        }
+        vae__adam_update(m->params, m->grads, m->opt_m, m->opt_v, m->nparams, c->beta1, c->beta2,
+                         (float)((double)c->lr / bc1), (float)sqrt(bc2), c->eps,
+                         adamw ? 0.0f : c->weight_decay,
+                         adamw ? (float)(1.0 - (double)c->lr * c->weight_decay) : 1.0f);
     }
-}
-
-static double vae__sumsq(const float *x, size_t n)
-{
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += (double)x[i] * x[i]; s1 += (double)x[i + 1] * x[i + 1];
-        s2 += (double)x[i + 2] * x[i + 2]; s3 += (double)x[i + 3] * x[i + 3];
-    }
-    for (; i < n; i++) s0 += (double)x[i] * x[i];
-    return (s0 + s1) + (s2 + s3);
 }
 
 /* Names the first tensor holding a non-finite value, for the error message. */
@@ -2156,7 +3056,7 @@ static vae_result vae__gradients(vae_model *m, const float *x, int n, vae_stats 
     float beta = vae__beta_at(&m->cfg, m->step), kl_w;
     int start;
     if (x != m->layers[0].y) memcpy(m->layers[0].y, x, sizeof(float) * (size_t)n * m->in_size);
-    vae__forward(m, 1, m->nlayers, n, &m->rng);
+    vae__forward(m, 1, vae__loss_layers(m), n, &m->rng);
     start = vae__loss(m, x, n, beta, st, 1);
     if (!isfinite(st->loss))
         return vae__fail(m->error, VAE_ERROR_NUMERIC, "step %lld: loss is %g (recon %g, kl %g); update skipped",
@@ -2213,7 +3113,7 @@ VAEDEF vae_result vae_model_evaluate(vae_model *m, const float *x, int n, vae_rn
     for (done = 0; done < n; done += k) {
         k = VAE__MIN(n - done, m->cfg.batch);
         memcpy(m->layers[0].y, x + (size_t)done * m->in_size, sizeof(float) * (size_t)k * m->in_size);
-        vae__forward(m, 1, m->nlayers, k, rng);
+        vae__forward(m, 1, vae__loss_layers(m), k, rng);
         vae__loss(m, x + (size_t)done * m->in_size, k, m->cfg.beta, &st, 0);
         vae__stats_merge(&acc, &st);
     }
@@ -2409,7 +3309,7 @@ VAEDEF vae_result vae_model_evaluate_data(vae_model *m, const vae_data *d, uint6
         k = VAE__MIN(VAE__MIN(d->n - done, m->cfg.batch), 256);
         for (i = 0; i < k; i++) idx[i] = (uint32_t)(done + i);
         vae_data_batch(d, idx, k, x);
-        vae__forward(m, 1, m->nlayers, k, &rng);
+        vae__forward(m, 1, vae__loss_layers(m), k, &rng);
         vae__loss(m, x, k, m->cfg.beta, &st, 0);
         vae__stats_merge(&acc, &st);
     }
