@@ -5,7 +5,7 @@
 #   make test-neon  the tests for aarch64 under qemu (NEON kernel checked against scalar)
 #   make test-wasm  the tests built with emcc -msimd128, run under node
 #   make test-asan  the tests under AddressSanitizer + UndefinedBehaviorSanitizer
-#   make test-cxx   the header compiled as C++ (and as C99 with VAE_STATIC)
+#   make test-cxx   the header compiled as C++, and as C99 with VAE_STATIC and VAE_NO_STDIO
 CC      ?= cc
 CFLAGS  ?= -O2 -std=c99 -Wall -Wextra -pedantic
 OPENMP  ?= -fopenmp
@@ -71,6 +71,7 @@ test-cxx: | $(B)
 	$(CXX) -std=c++11 -Wall -Wextra -pedantic -Werror -I. $(B)/cxx.cpp -o $(B)/cxx && $(B)/cxx
 	printf '#define VAE_STATIC\n#define VAE_IMPLEMENTATION\n#include "vae.h"\nint main(void){ return vae_result_string(VAE_OK)[0] != 111; }\n' > $(B)/static.c
 	$(CC) -std=c99 -Wall -Wextra -pedantic -Werror -I. $(B)/static.c -o $(B)/static $(LDLIBS) && $(B)/static
+	$(CC) -std=c99 -Wall -Wextra -pedantic -Werror -DVAE_NO_STDIO -I. -c $(B)/static.c -o $(B)/nostdio.o
 
 clean:
 	rm -rf $(B)

@@ -340,9 +340,7 @@ VAEDEF vae_result vae_png_write(const char *path, const unsigned char *pixels, i
 #include <limits.h>
 #include <math.h>
 #include <float.h>
-#ifndef VAE_NO_STDIO
-#include <stdio.h>
-#endif
+#include <stdio.h>     /* snprintf for messages; files only without VAE_NO_STDIO */
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -374,6 +372,13 @@ VAEDEF vae_result vae_png_write(const char *path, const unsigned char *pixels, i
 /* A compile-time check that a name table matches its enum (C99 has no static_assert). */
 #define VAE__STATIC_ASSERT(name, cond) typedef char vae__static_assert_##name[(cond) ? 1 : -1]
 #define VAE__COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
+/* Functions that some configurations leave unused (VAE_NO_STDIO, VAE_STATIC, test hooks)
+   carry this, so that no build warns under -Wall. */
+#if defined(__GNUC__) || defined(__clang__)
+#define VAE__MAYBE_UNUSED __attribute__((unused))
+#else
+#define VAE__MAYBE_UNUSED
+#endif
 
 /* Every error message goes through here; err may be NULL. */
 static void vae__errf(char *err, const char *fmt, ...)
@@ -3423,13 +3428,6 @@ extern int (fsync)(int);
 
 enum { VAE__DT_F32 = 1, VAE__DT_I64, VAE__DT_U8 };
 
-/* vae.h calls only some of these entry points (the *_ex fault-injection variants exist for the
-   tests), and an unused static function would warn under -Wall in every user's build. */
-#if defined(__GNUC__) || defined(__clang__)
-#  define VAE__MAYBE_UNUSED __attribute__((unused))
-#else
-#  define VAE__MAYBE_UNUSED
-#endif
 
 #define VAE__ST_MAX_DIMS 8
 #define VAE__ST_MAX_HEADER 100000000u /* the reference loader's cap */
@@ -5274,7 +5272,7 @@ static int vae__gz_header(const unsigned char *p, size_t n, size_t *hdrlen, char
  * decompressed size; the ISIZE trailer is only used as an allocation hint,
  * clamped by maxout and by DEFLATE's maximum ratio (~1032:1), so a lying
  * ISIZE can neither force a huge allocation nor an overflow. */
-static int vae__gunzip(const unsigned char *src, size_t n, unsigned char **out,
+VAE__MAYBE_UNUSED static int vae__gunzip(const unsigned char *src, size_t n, unsigned char **out,
                        size_t *outlen, size_t maxout, char *err)
 {
     unsigned char *buf;
@@ -5366,7 +5364,7 @@ fail:
 /* ---- IDX (MNIST) ---------------------------------------------------------- */
 
 /* Parses an in-memory IDX file of unsigned bytes. *data points into buf. */
-static int vae__idx_parse(const unsigned char *buf, size_t n, int *ndims, uint32_t dims[4],
+VAE__MAYBE_UNUSED static int vae__idx_parse(const unsigned char *buf, size_t n, int *ndims, uint32_t dims[4],
                           const unsigned char **data, char *err)
 {
     int nd, i;
@@ -5611,7 +5609,7 @@ static int vae__png_paeth(int a, int b, int c)
 /* 8-bit PNG of w x h pixels, channels 1 (gray), 3 (RGB) or 4 (RGBA), rows top
  * to bottom, interleaved. Each row gets the filter (of the five PNG filters)
  * with the smallest sum of |signed residual| - the usual cheap heuristic. */
-static int vae__png_encode(const unsigned char *pixels, int w, int h, int channels,
+VAE__MAYBE_UNUSED static int vae__png_encode(const unsigned char *pixels, int w, int h, int channels,
                            unsigned char **out, size_t *outlen, char *err)
 {
     static const unsigned char sig[8] = { 137, 80, 78, 71, 13, 10, 26, 10 };
