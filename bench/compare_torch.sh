@@ -8,8 +8,8 @@ TORCH=${TORCH:-../shared/reference/torch_vae.py}
 /usr/bin/python3 -c 'import torch' 2> /dev/null || { echo "skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)"; exit 0; }
 ours=""; theirs=""
 for r in $(seq "$R"); do
-  a=$(build/train_bench --threads "$T" --steps "$STEPS" | awk '/train_images_per_s/ { print $4 }')
-  b=$(/usr/bin/python3 "$TORCH" mlp --threads "$T" --steps "$STEPS" | awk '/train_images_per_s/ { print $4 }')
+  a=$(build/train_bench --threads "$T" --steps "$STEPS" | awk '/train_images_per_s/ { print $5 }')
+  b=$(/usr/bin/python3 "$TORCH" mlp --threads "$T" --steps "$STEPS" | awk '/train_images_per_s/ { print $5 }')
   echo "round $r: vae.h $a img/s, pytorch $b img/s"
   ours="$ours $a"; theirs="$theirs $b"
 done

@@ -384,6 +384,9 @@ int main(int argc, char **argv)
 {
     opts o;
     parse(&o, argc, argv);
+#ifndef _OPENMP
+    if (o.threads > 1) fprintf(stderr, "vae: note: built without -fopenmp, so --threads %d runs on one thread\n", o.threads);
+#endif
     if (strcmp(o.cmd, "train") == 0) cmd_train(&o);
     else if (strcmp(o.cmd, "eval") == 0) cmd_eval(&o);
     else if (strcmp(o.cmd, "sample") == 0) cmd_sample(&o);
