@@ -515,7 +515,7 @@ typedef struct vae__gemm_kinfo {
  * gcc/clang x86, compiled with a target attribute and picked at run time.
  * MinGW gcc is left out of runtime dispatch: it does not realign the stack
  * to 32 bytes for spilled ymm registers (GCC bug 54412). */
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__) && (defined(__FMA__) || defined(_MSC_VER)) /* MSVC /arch:AVX2 implies FMA */
 #define VAE__GEMM_HAVE_AVX2 1
 #define VAE__GEMM_AVX2_ATTR
 #include <immintrin.h>
@@ -547,9 +547,12 @@ typedef struct vae__gemm_kinfo {
  *   VAE__SPLAT(x), VAE__ZERO()
  *   VAE__FMA(c,a,b)   c + a*b (fused where the ISA has it)
  *   VAE__MUL, VAE__ADD
- * Tile: MR = 6 rows x NR = 2 vectors.  12 accumulators + 2 B vectors + 1
- * broadcast fit the 16 registers of SSE2/AVX2/WASM; on 32-register NEON it
- * leaves room but keeps the code shared.
+ *   VAE__MR, VAE__ROWS rows of the tile (6 or 4) and the matching row list
+ * Tile: MR rows x NR = 2 vectors.  With 6 rows, 12 accumulators + 2 B vectors
+ * + 1 broadcast fit the 16 registers of AVX2/WASM (on 32-register NEON it
+ * leaves room but keeps the code shared).  SSE2 has no FMA and two-operand
+ * instructions, so each multiply needs a scratch register: at 6 rows gcc
+ * spilled accumulators in the loop, hence 4 rows there.
  */
 #define VAE__GEMM_MR 6
 /* The C tile is touched only after the k loop; asking for its lines first
@@ -559,6 +562,7 @@ typedef struct vae__gemm_kinfo {
 #else
 #define VAE__GEMM_PREFETCH(p) ((void)0)
 #endif
+#define VAE__GEMM_R4(X) X(0) X(1) X(2) X(3)
 #define VAE__GEMM_R6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
 #define VAE__GEMM_DECL(r) VAE__V c##r##0 = VAE__ZERO(), c##r##1 = VAE__ZERO();
@@ -567,8 +571,8 @@ typedef struct vae__gemm_kinfo {
 #define VAE__GEMM_FMA1(r) { const VAE__V a_ = VAE__BC(ak_ + (r) * rs_); \
     c##r##0 = VAE__FMA(c##r##0, a_, b0_); }
 #define VAE__GEMM_STEP2() { const VAE__V b0_ = VAE__LD(bk_), b1_ = VAE__LD(bk_ + VAE__VW); \
-    VAE__GEMM_R6(VAE__GEMM_FMA2) }
-#define VAE__GEMM_STEP1() { const VAE__V b0_ = VAE__LD(bk_); VAE__GEMM_R6(VAE__GEMM_FMA1) }
+    VAE__ROWS(VAE__GEMM_FMA2) }
+#define VAE__GEMM_STEP1() { const VAE__V b0_ = VAE__LD(bk_); VAE__ROWS(VAE__GEMM_FMA1) }
 #define VAE__GEMM_KLOOP(RS, CS, STEP) { \
     const ptrdiff_t rs_ = (RS), cs_ = (CS); \
     const float *ak_ = a, *bk_ = b; int k_; \
@@ -589,13 +593,13 @@ typedef struct vae__gemm_kinfo {
  * hot loop.  When n fits one vector only half the FMAs are issued (the narrow
  * layers of a VAE, e.g. a 20-wide latent, hit this). */
 #define VAE__GEMM_EPILOGUE \
-    if (m == VAE__GEMM_MR && n == 2 * VAE__VW) { \
+    if (m == VAE__MR && n == 2 * VAE__VW) { \
         const VAE__V va_ = VAE__SPLAT(alpha); \
-        if (beta == 0.0f) { VAE__GEMM_R6(VAE__GEMM_ST0) } \
-        else { const VAE__V vb_ = VAE__SPLAT(beta); VAE__GEMM_R6(VAE__GEMM_STB) } \
+        if (beta == 0.0f) { VAE__ROWS(VAE__GEMM_ST0) } \
+        else { const VAE__V vb_ = VAE__SPLAT(beta); VAE__ROWS(VAE__GEMM_STB) } \
     } else { \
-        float t_[VAE__GEMM_MR * 2 * VAE__VW]; int i_, j_; \
-        VAE__GEMM_R6(VAE__GEMM_STT) \
+        float t_[VAE__MR * 2 * VAE__VW]; int i_, j_; \
+        VAE__ROWS(VAE__GEMM_STT) \
         for (i_ = 0; i_ < m; i_++) { \
             float *cr_ = c + i_ * ldc; const float *tr_ = t_ + i_ * 2 * VAE__VW; \
             if (beta == 0.0f) { for (j_ = 0; j_ < n; j_++) cr_[j_] = alpha * tr_[j_]; } \
@@ -610,8 +614,8 @@ typedef struct vae__gemm_kinfo {
 #define VAE__GEMM_UKR_VARIANT(NAME, ATTR, STEP) \
 static ATTR void NAME(VAE__GEMM_UKR_PARAMS) \
 { \
-    VAE__GEMM_R6(VAE__GEMM_DECL) \
-    VAE__GEMM_R6(VAE__GEMM_PFC) \
+    VAE__ROWS(VAE__GEMM_DECL) \
+    VAE__ROWS(VAE__GEMM_PFC) \
     VAE__GEMM_KLOOP(rsa, csa, STEP) \
     VAE__GEMM_EPILOGUE \
 }
@@ -653,6 +657,8 @@ static void vae__gemm_ukr_scalar(int kc, const float *a, ptrdiff_t rsa, ptrdiff_
 #ifdef VAE__GEMM_HAVE_SSE2
 #define VAE__V __m128
 #define VAE__VW 4
+#define VAE__MR 4
+#define VAE__ROWS VAE__GEMM_R4
 #define VAE__LD(p) _mm_loadu_ps(p)
 #define VAE__ST(p, v) _mm_storeu_ps((p), (v))
 #define VAE__BC(p) _mm_load1_ps(p)
@@ -664,6 +670,8 @@ static void vae__gemm_ukr_scalar(int kc, const float *a, ptrdiff_t rsa, ptrdiff_
 VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_sse2, vae__gemm_ukr_sse2_2v, vae__gemm_ukr_sse2_1v, )
 #undef VAE__V
 #undef VAE__VW
+#undef VAE__MR
+#undef VAE__ROWS
 #undef VAE__LD
 #undef VAE__ST
 #undef VAE__BC
@@ -678,6 +686,8 @@ VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_sse2, vae__gemm_ukr_sse2_2v, vae__gemm_ukr_ss
 #ifdef VAE__GEMM_HAVE_AVX2
 #define VAE__V __m256
 #define VAE__VW 8
+#define VAE__MR 6
+#define VAE__ROWS VAE__GEMM_R6
 #define VAE__LD(p) _mm256_loadu_ps(p)
 #define VAE__ST(p, v) _mm256_storeu_ps((p), (v))
 #define VAE__BC(p) _mm256_broadcast_ss(p)
@@ -689,6 +699,8 @@ VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_sse2, vae__gemm_ukr_sse2_2v, vae__gemm_ukr_ss
 VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_avx2, vae__gemm_ukr_avx2_2v, vae__gemm_ukr_avx2_1v, VAE__GEMM_AVX2_ATTR)
 #undef VAE__V
 #undef VAE__VW
+#undef VAE__MR
+#undef VAE__ROWS
 #undef VAE__LD
 #undef VAE__ST
 #undef VAE__BC
@@ -703,6 +715,8 @@ VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_avx2, vae__gemm_ukr_avx2_2v, vae__gemm_ukr_av
 #ifdef VAE__GEMM_HAVE_NEON
 #define VAE__V float32x4_t
 #define VAE__VW 4
+#define VAE__MR 6
+#define VAE__ROWS VAE__GEMM_R6
 #define VAE__LD(p) vld1q_f32(p)
 #define VAE__ST(p, v) vst1q_f32((p), (v))
 #define VAE__BC(p) vld1q_dup_f32(p)
@@ -718,6 +732,8 @@ VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_avx2, vae__gemm_ukr_avx2_2v, vae__gemm_ukr_av
 VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_neon, vae__gemm_ukr_neon_2v, vae__gemm_ukr_neon_1v, )
 #undef VAE__V
 #undef VAE__VW
+#undef VAE__MR
+#undef VAE__ROWS
 #undef VAE__LD
 #undef VAE__ST
 #undef VAE__BC
@@ -732,6 +748,8 @@ VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_neon, vae__gemm_ukr_neon_2v, vae__gemm_ukr_ne
 #ifdef VAE__GEMM_HAVE_WASM
 #define VAE__V v128_t
 #define VAE__VW 4
+#define VAE__MR 6
+#define VAE__ROWS VAE__GEMM_R6
 #define VAE__LD(p) wasm_v128_load(p)
 #define VAE__ST(p, v) wasm_v128_store((p), (v))
 #define VAE__BC(p) wasm_v128_load32_splat(p)
@@ -743,6 +761,8 @@ VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_neon, vae__gemm_ukr_neon_2v, vae__gemm_ukr_ne
 VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_wasm, vae__gemm_ukr_wasm_2v, vae__gemm_ukr_wasm_1v, )
 #undef VAE__V
 #undef VAE__VW
+#undef VAE__MR
+#undef VAE__ROWS
 #undef VAE__LD
 #undef VAE__ST
 #undef VAE__BC
@@ -755,8 +775,13 @@ VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_wasm, vae__gemm_ukr_wasm_2v, vae__gemm_ukr_wa
 
 /* ---- kernel table ------------------------------------------------------------
  * Ordered from slowest to fastest, so the best kernel is the last available.
- * KC = 256: a 6 x 256 A sliver (6 KB) and a 256 x 16 B sliver (16 KB) share a
- * 32 KB L1.  MC x KC of A (~150 KB) stays in L2, KC x NC of B (2 MB) in L3. */
+ * AVX2: KC = 256, so a 6 x 256 A sliver (6 KB) and a 256 x 16 B sliver
+ * (16 KB) share a 32 KB L1; MC x KC of A (144 KB) stays in L2; KC x NC of B
+ * (up to 1 MB) in L2/L3 (NC = 2048 measured no faster and doubles scratch).
+ * The 4-wide kernels keep KC and shrink NR, so their L1 share halves;
+ * NEON/WASM targets tend to have smaller caches, so their MC is smaller.
+ * Narrow products use 2 KC (vae__gemm_kcb).  The AVX2 blocks can be
+ * overridden at compile time for tuning. */
 #ifndef VAE__GEMM_AVX2_MC
 #define VAE__GEMM_AVX2_MC 144
 #endif
@@ -764,12 +789,12 @@ VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_wasm, vae__gemm_ukr_wasm_2v, vae__gemm_ukr_wa
 #define VAE__GEMM_AVX2_KC 256
 #endif
 #ifndef VAE__GEMM_AVX2_NC
-#define VAE__GEMM_AVX2_NC 2048
+#define VAE__GEMM_AVX2_NC 1024
 #endif
 static const vae__gemm_kinfo vae__gemm_kernels[] = {
     { "scalar", vae__gemm_ukr_scalar, VAE__GEMM_ISA_NONE, VAE__GEMM_SMR, VAE__GEMM_SNR, 128, 256, 1024 },
 #ifdef VAE__GEMM_HAVE_SSE2
-    { "sse2", vae__gemm_ukr_sse2, VAE__GEMM_ISA_SSE2, VAE__GEMM_MR, 8, 144, 256, 2048 },
+    { "sse2", vae__gemm_ukr_sse2, VAE__GEMM_ISA_SSE2, 4, 8, 144, 256, 1024 },
 #endif
 #ifdef VAE__GEMM_HAVE_AVX2
     { "avx2", vae__gemm_ukr_avx2, VAE__GEMM_ISA_AVX2, VAE__GEMM_MR, 16, VAE__GEMM_AVX2_MC, VAE__GEMM_AVX2_KC, VAE__GEMM_AVX2_NC },
@@ -830,20 +855,36 @@ VAEDEF const char *vae_gemm_kernel_name_active(void)
  * `unit`.  maxb is a multiple of unit, so the result never exceeds maxb. */
 static int vae__gemm_blk(int total, int maxb, int unit)
 {
-    int nb = (total + maxb - 1) / maxb, b;
+    long long nb = ((long long)total + maxb - 1) / maxb, b;
     if (nb < 1) nb = 1;
-    b = (total + nb - 1) / nb;
+    b = ((long long)total + nb - 1) / nb;
     b = (b + unit - 1) / unit * unit;
-    return b < maxb ? b : maxb;
+    return b < maxb ? (int)b : maxb;
 }
 
 /* Alignment slack per packed buffer: 16 floats = 64 bytes (a cache line). */
 #define VAE__GEMM_ALIGN_F 16
 
+/* With at most this many B slivers in a panel, A is read in place. */
+#ifndef VAE__GEMM_DIRECT_A_SLIVERS
+#define VAE__GEMM_DIRECT_A_SLIVERS 2
+#endif
+
+/* K block of the whole problem.  It must depend on the full shape only
+ * (never on a thread's slice): the grouping of the K sum decides the
+ * rounding.  Narrow products (A read in place, B panel only 1-2 slivers)
+ * take up to 2 KC: fewer passes over C and longer unbroken A rows measured
+ * ~10% faster at 128 x 20 x 400. */
+static int vae__gemm_kcb(const vae__gemm_kinfo *ki, int N, int K)
+{
+    const int narrow = (N + ki->nr - 1) / ki->nr <= VAE__GEMM_DIRECT_A_SLIVERS;
+    return vae__gemm_blk(K, narrow ? 2 * ki->kc : ki->kc, 1);
+}
+
 /* Scratch for one thread working on any slice of an M x N x K problem. */
 static size_t vae__gemm_scratch_slot(const vae__gemm_kinfo *ki, int M, int N, int K)
 {
-    size_t kc = (size_t)vae__gemm_blk(K, ki->kc, 1);
+    size_t kc = (size_t)vae__gemm_kcb(ki, N, K);
     size_t nr = (size_t)ki->nr, mr = (size_t)ki->mr;
     size_t nc = ((size_t)N + nr - 1) / nr * nr, mc = ((size_t)M + mr - 1) / mr * mr;
     if (nc > (size_t)ki->nc) nc = (size_t)ki->nc;
@@ -852,7 +893,7 @@ static size_t vae__gemm_scratch_slot(const vae__gemm_kinfo *ki, int M, int N, in
 }
 
 /* Floats of scratch that let vae__gemm run packed with any kernel on any
- * shape with up to `threads` threads (one slot per thread: ~2.3 MB each for
+ * shape with up to `threads` threads (one slot per thread: ~1.2 MB each for
  * the x86 kernels).  Less scratch is fine too: vae__gemm then uses as many
  * threads as there are slots, or the unpacked fallback if not even one
  * slot for the actual shape fits. */
@@ -864,6 +905,10 @@ static size_t vae__gemm_scratch_floats(int threads)
     for (k = 0; k < vae__gemm_kernel_count(); k++) {
         const vae__gemm_kinfo *ki = &vae__gemm_kernels[k];
         size_t s = (size_t)ki->kc * (size_t)(ki->nc + ki->mc) + 2 * VAE__GEMM_ALIGN_F;
+        /* narrow products: 2 KC deep, at most VAE__GEMM_DIRECT_A_SLIVERS wide */
+        size_t s2 = 2 * (size_t)ki->kc * (size_t)(VAE__GEMM_DIRECT_A_SLIVERS * ki->nr + ki->mc) +
+                    2 * VAE__GEMM_ALIGN_F;
+        if (s2 > s) s = s2;
         if (s > best) best = s;
     }
     return best * (size_t)threads;
@@ -884,57 +929,10 @@ typedef struct vae__gemm_args {
     float *C; int ldc;
 } vae__gemm_args;
 
-/* Pack slivers [s0, s1) of the mc x kc block of op(A) at (i0, p0) into Ap. */
-static void vae__gemm_pack_a(const vae__gemm_args *g, int i0, int mc, int p0, int kc,
-                             int mr, int s0, int s1, float *VAE__RESTRICT ap)
-{
-    const size_t l = (size_t)g->lda;
-    int s, i, k;
-    if (!g->transa) {
-        /* A(i,k) = A[i*lda + k]: per sliver, gather one element from each of
-         * its rows per k (each row is read contiguously). */
-        for (s = s0; s < s1; s++) {
-            float *d = ap + (size_t)s * kc * mr;
-            const int r0 = s * mr, rows = mc - r0 < mr ? mc - r0 : mr;
-            const float *src = g->A + (size_t)(i0 + r0) * l + p0;
-            if (rows == 6 && mr == 6) {
-                const float *q0 = src, *q1 = src + l, *q2 = src + 2 * l, *q3 = src + 3 * l,
-                            *q4 = src + 4 * l, *q5 = src + 5 * l;
-                for (k = 0; k < kc; k++, d += 6) {
-                    d[0] = q0[k]; d[1] = q1[k]; d[2] = q2[k];
-                    d[3] = q3[k]; d[4] = q4[k]; d[5] = q5[k];
-                }
-            } else {
-                for (i = 0; i < mr; i++) {
-                    const float *q = src + (size_t)i * l;
-                    for (k = 0; k < kc; k++) d[(size_t)k * mr + i] = i < rows ? q[k] : 0.0f;
-                }
-            }
-        }
-    } else {
-        /* A stored (K,M): A(i,k) = A[k*lda + i].  Walk each source row once
-         * across all slivers; sliver by sliver would touch kc cache lines
-         * for every 24 bytes used. */
-        for (k = 0; k < kc; k++) {
-            const float *src = g->A + (size_t)(p0 + k) * l + i0;
-            for (s = s0; s < s1; s++) {
-                float *d = ap + ((size_t)s * kc + k) * mr;
-                const int r0 = s * mr, rows = mc - r0 < mr ? mc - r0 : mr;
-                if (rows == 6 && mr == 6) {
-                    memcpy(d, src + r0, 6 * sizeof(float));
-                } else {
-                    for (i = 0; i < rows; i++) d[i] = src[r0 + i];
-                    for (; i < mr; i++) d[i] = 0.0f;
-                }
-            }
-        }
-    }
-}
-
-/* 4x4 transpose for packing a transposed B: d[q*ld + i] = ri[q] (i, q < 4).
- * Packing runs in the baseline ISA of the build, so this uses SSE2 / NEON /
- * WASM where present; a strided scalar copy was a quarter of the run time of
- * X * W^T with W 400 x 784. */
+/* 4x4 transpose for packing: d[q*ld + i] = ri[q] (i, q < 4).  Packing runs
+ * in the baseline ISA of the build, so this uses SSE2 / NEON / WASM where
+ * present; a strided scalar copy was a quarter of the run time of X * W^T
+ * with W 400 x 784. */
 #if defined(VAE__GEMM_HAVE_SSE2)
 #define VAE__GEMM_HAVE_T4 1
 static void vae__gemm_t4(const float *r0, const float *r1, const float *r2, const float *r3,
@@ -974,6 +972,66 @@ static void vae__gemm_t4(const float *r0, const float *r1, const float *r2, cons
     wasm_v128_store(d + 3 * ld, wasm_i32x4_shuffle(t2, t3, 2, 3, 6, 7));
 }
 #endif
+
+/* Pack slivers [s0, s1) of the mc x kc block of op(A) at (i0, p0) into Ap. */
+static void vae__gemm_pack_a(const vae__gemm_args *g, int i0, int mc, int p0, int kc,
+                             int mr, int s0, int s1, float *VAE__RESTRICT ap)
+{
+    const size_t l = (size_t)g->lda;
+    int s, i, k;
+    if (!g->transa) {
+        /* A(i,k) = A[i*lda + k]: per sliver, gather one element from each of
+         * its rows per k (each row is read contiguously). */
+        for (s = s0; s < s1; s++) {
+            float *d = ap + (size_t)s * kc * mr;
+            const int r0 = s * mr, rows = mc - r0 < mr ? mc - r0 : mr;
+            const float *src = g->A + (size_t)(i0 + r0) * l + p0;
+            if (rows == 6 && mr == 6) {
+                const float *q0 = src, *q1 = src + l, *q2 = src + 2 * l, *q3 = src + 3 * l,
+                            *q4 = src + 4 * l, *q5 = src + 5 * l;
+                for (k = 0; k < kc; k++, d += 6) {
+                    d[0] = q0[k]; d[1] = q1[k]; d[2] = q2[k];
+                    d[3] = q3[k]; d[4] = q4[k]; d[5] = q5[k];
+                }
+#ifdef VAE__GEMM_HAVE_T4
+            } else if (rows == 4 && mr == 4) {
+                for (k = 0; k + 4 <= kc; k += 4)
+                    vae__gemm_t4(src + k, src + l + k, src + 2 * l + k, src + 3 * l + k, d + (size_t)k * 4, 4);
+                for (; k < kc; k++) {
+                    d[k * 4] = src[k]; d[k * 4 + 1] = src[l + k];
+                    d[k * 4 + 2] = src[2 * l + k]; d[k * 4 + 3] = src[3 * l + k];
+                }
+#endif
+            } else {
+                for (i = 0; i < mr; i++) {
+                    if (i < rows) {
+                        const float *q = src + (size_t)i * l;
+                        for (k = 0; k < kc; k++) d[(size_t)k * mr + i] = q[k];
+                    } else {
+                        for (k = 0; k < kc; k++) d[(size_t)k * mr + i] = 0.0f;
+                    }
+                }
+            }
+        }
+    } else {
+        /* A stored (K,M): A(i,k) = A[k*lda + i].  Walk each source row once
+         * across all slivers; sliver by sliver would touch kc cache lines
+         * for every 24 bytes used. */
+        for (k = 0; k < kc; k++) {
+            const float *src = g->A + (size_t)(p0 + k) * l + i0;
+            for (s = s0; s < s1; s++) {
+                float *d = ap + ((size_t)s * kc + k) * mr;
+                const int r0 = s * mr, rows = mc - r0 < mr ? mc - r0 : mr;
+                if (rows == 6 && mr == 6) {
+                    memcpy(d, src + r0, 6 * sizeof(float));
+                } else {
+                    for (i = 0; i < rows; i++) d[i] = src[r0 + i];
+                    for (; i < mr; i++) d[i] = 0.0f;
+                }
+            }
+        }
+    }
+}
 
 /* Pack slivers [s0, s1) of the kc x nc panel of op(B) at (p0, j0) into Bp. */
 static void vae__gemm_pack_b(const vae__gemm_args *g, int p0, int kc, int j0, int nc,
@@ -1019,24 +1077,22 @@ static void vae__gemm_pack_b(const vae__gemm_args *g, int p0, int kc, int j0, in
             }
 #endif
             for (j = j4; j < nr; j++) {
-                const float *q = src + (size_t)j * l;
-                for (k = 0; k < kc; k++) d[(size_t)k * nr + j] = j < cols ? q[k] : 0.0f;
+                if (j < cols) {
+                    const float *q = src + (size_t)j * l;
+                    for (k = 0; k < kc; k++) d[(size_t)k * nr + j] = q[k];
+                } else {
+                    for (k = 0; k < kc; k++) d[(size_t)k * nr + j] = 0.0f;
+                }
             }
         }
     }
 }
 
-/* With at most this many B slivers in a panel, A is read in place. */
-#ifndef VAE__GEMM_DIRECT_A_SLIVERS
-#define VAE__GEMM_DIRECT_A_SLIVERS 2
-#endif
-
 /* The blocked product, serially, on the problem in g (a thread's slice). */
-static void vae__gemm_drive(const vae__gemm_kinfo *ki, const vae__gemm_args *g, float *bp, float *ap)
+static void vae__gemm_drive(const vae__gemm_kinfo *ki, const vae__gemm_args *g, int kcb, float *bp, float *ap)
 {
     const int mr = ki->mr, nr = ki->nr;
     const int ncb = vae__gemm_blk(g->N, ki->nc, nr);
-    const int kcb = vae__gemm_blk(g->K, ki->kc, 1);
     const int mcb = vae__gemm_blk(g->M, ki->mc, mr);
     int jc, pc, ic, jr, ir;
     for (jc = 0; jc < g->N; jc += ncb) {
@@ -1157,7 +1213,7 @@ static void vae__gemm(const vae__gemm_ctx *ctx, int transa, int transb, int M, i
 {
     vae__gemm_args g;
     const vae__gemm_kinfo *ki;
-    int kern, nth, splitn, tilesm, tilesn;
+    int kern, nth, splitn, tilesm, tilesn, kcb;
     size_t slot;
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) { vae__gemm_scale(M, N, beta, C, ldc); return; }
@@ -1180,6 +1236,7 @@ static void vae__gemm(const vae__gemm_ctx *ctx, int transa, int transb, int M, i
     tilesn = (N + ki->nr - 1) / ki->nr;
     splitn = tilesn >= 2 * nth && (N >= M || tilesm < 2 * nth);
     if (nth > (splitn ? tilesn : tilesm)) nth = splitn ? tilesn : tilesm;
+    kcb = vae__gemm_kcb(ki, N, K);
     slot = vae__gemm_scratch_slot(ki, M, N, K);
     if (nth > 1 && ctx->scratch_floats / slot < (size_t)nth) nth = (int)(ctx->scratch_floats / slot);
     if (!ctx || !ctx->scratch || ctx->scratch_floats < slot) {
@@ -1188,7 +1245,7 @@ static void vae__gemm(const vae__gemm_ctx *ctx, int transa, int transb, int M, i
     }
     if (nth <= 1) {
         float *bp = vae__gemm_align(ctx->scratch);
-        vae__gemm_drive(ki, &g, bp, vae__gemm_align(bp + (size_t)vae__gemm_blk(K, ki->kc, 1) *
+        vae__gemm_drive(ki, &g, kcb, bp, vae__gemm_align(bp + (size_t)kcb *
                                                         vae__gemm_blk(N, ki->nc, ki->nr)));
         return;
     }
@@ -1202,7 +1259,7 @@ static void vae__gemm(const vae__gemm_ctx *ctx, int transa, int transb, int M, i
             vae__gemm_slice(&g, ki, splitn, t, nth, &s);
             if (s.M > 0 && s.N > 0) {
                 float *bp = vae__gemm_align(ctx->scratch + (size_t)t * slot);
-                vae__gemm_drive(ki, &s, bp, vae__gemm_align(bp + (size_t)vae__gemm_blk(K, ki->kc, 1) *
+                vae__gemm_drive(ki, &s, kcb, bp, vae__gemm_align(bp + (size_t)kcb *
                                                                  vae__gemm_blk(s.N, ki->nc, ki->nr)));
             }
         }
