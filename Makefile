@@ -25,20 +25,28 @@ $(B):
 $(B)/vae: examples/vae.c $(DEPS) | $(B)
 	$(CC) $(CFLAGS) $(OPENMP) $< -o $@ $(LDLIBS)
 
-TESTS := $(B)/test_vae $(B)/test_gemm $(B)/test_safetensors $(B)/test_formats
+TESTS := $(B)/test_vae $(B)/test_gemm $(B)/test_elem $(B)/test_safetensors $(B)/test_formats
 
 $(B)/test_%: tests/test_%.c $(DEPS) | $(B)
 	$(CC) $(CFLAGS) $(OPENMP) $< -o $@ $(LDLIBS)
 
 # Each suite ends with "N passed, M failed"; tests/run_suites.sh adds them up in its last line.
 test: $(TESTS) $(B)/vae
-	@sh tests/run_suites.sh $(B)/test_vae $(B)/test_gemm $(B)/test_safetensors $(B)/test_formats "sh tests/cli_test.sh $(B)/vae"
+	@sh tests/run_suites.sh $(B)/test_vae $(B)/test_gemm $(B)/test_elem $(B)/test_safetensors $(B)/test_formats "sh tests/cli_test.sh $(B)/vae"
 
 $(B)/train_bench: bench/train_bench.c $(DEPS) | $(B)
 	$(CC) $(CFLAGS) $(OPENMP) $< -o $@ $(LDLIBS)
 
+# GEMM per kernel, side by side with OpenBLAS when libopenblas-dev is installed.
+OPENBLAS_INC := /usr/include/x86_64-linux-gnu/openblas-pthread
+$(B)/gemm_bench: tests/test_gemm.c $(DEPS) | $(B)
+	if [ -f $(OPENBLAS_INC)/cblas.h ]; then \
+	  $(CC) $(CFLAGS) $(OPENMP) -DVAE_TEST_OPENBLAS -I$(OPENBLAS_INC) $< -o $@ -lopenblas $(LDLIBS); \
+	else $(CC) $(CFLAGS) $(OPENMP) $< -o $@ $(LDLIBS); fi
+
 # Benchmarks are not tests: they print numbers and never fail on a time.
-bench: $(B)/train_bench
+bench: $(B)/train_bench $(B)/gemm_bench
+	$(B)/gemm_bench bench 5
 	sh bench/compare_torch.sh 1 5
 	sh bench/compare_torch.sh 2 3
 
@@ -51,21 +59,21 @@ demo: $(B)/vae
 
 # aarch64: cross-compiled, run under qemu user mode (binfmt is not registered: call qemu).
 test-neon: | $(B)
-	for t in vae gemm; do aarch64-linux-gnu-gcc $(CFLAGS) $(OPENMP) tests/test_$$t.c -o $(B)/arm64_$$t $(LDLIBS) || exit 1; done
+	for t in vae gemm elem; do aarch64-linux-gnu-gcc $(CFLAGS) $(OPENMP) tests/test_$$t.c -o $(B)/arm64_$$t $(LDLIBS) || exit 1; done
 	@OMP_NUM_THREADS=2 sh tests/run_suites.sh "qemu-aarch64 -L /usr/aarch64-linux-gnu $(B)/arm64_vae" \
-	  "qemu-aarch64 -L /usr/aarch64-linux-gnu $(B)/arm64_gemm quick"
+	  "qemu-aarch64 -L /usr/aarch64-linux-gnu $(B)/arm64_gemm quick" "qemu-aarch64 -L /usr/aarch64-linux-gnu $(B)/arm64_elem"
 
 # WASM SIMD128 under node. NODE_PATH lets Debian's emcc find its JS tools.
 test-wasm: | $(B)
-	for t in vae gemm; do NODE_PATH=/usr/share/nodejs emcc -O2 -msimd128 -sALLOW_MEMORY_GROWTH=1 \
+	for t in vae gemm elem; do NODE_PATH=/usr/share/nodejs emcc -O2 -msimd128 -sALLOW_MEMORY_GROWTH=1 \
 	  -sTOTAL_STACK=4194304 -sSINGLE_FILE=1 tests/test_$$t.c -o $(B)/wasm_$$t.js || exit 1; done
-	@sh tests/run_suites.sh "node $(B)/wasm_vae.js" "node $(B)/wasm_gemm.js quick"
+	@sh tests/run_suites.sh "node $(B)/wasm_vae.js" "node $(B)/wasm_gemm.js quick" "node $(B)/wasm_elem.js"
 
 SAN := -std=c99 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 test-asan: | $(B)
-	for t in vae gemm safetensors formats; do $(CC) $(SAN) tests/test_$$t.c -o $(B)/asan_$$t $(LDLIBS) || exit 1; done
+	for t in vae gemm elem safetensors formats; do $(CC) $(SAN) tests/test_$$t.c -o $(B)/asan_$$t $(LDLIBS) || exit 1; done
 	$(CC) $(SAN) examples/vae.c -o $(B)/vae_asan $(LDLIBS)
-	@sh tests/run_suites.sh $(B)/asan_vae "$(B)/asan_gemm quick" $(B)/asan_safetensors "$(B)/asan_formats --quick" \
+	@sh tests/run_suites.sh $(B)/asan_vae "$(B)/asan_gemm quick" $(B)/asan_elem $(B)/asan_safetensors "$(B)/asan_formats --quick" \
 	  "sh tests/cli_test.sh $(B)/vae_asan"
 
 test-cxx: | $(B)

@@ -23,10 +23,10 @@ def save(path, tensors, meta=None):  # tensors: {name: (dtype, shape, raw little
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(j)) + j + b"".join(t[2] for t in tensors.values()))
 
-# ---- used by parts/st_test.c (not part of the README snippet) ----
+# ---- used by tests/test_safetensors.c (not part of the README snippet) ----
 if __name__ == "__main__":
     cmd, path = sys.argv[1], sys.argv[2]
-    if cmd == "write":  # fixed content; st_test.c checks every value
+    if cmd == "write":  # fixed content; test_safetensors.c checks every value
         save(path, {
             "enc.fc1.weight": ("F32", [3, 4], struct.pack("<12f", *[i * 0.25 - 1.5 for i in range(12)])),
             "enc.fc1.bias": ("F32", [4], struct.pack("<4f", *[(i + 1) / 3 for i in range(4)])),

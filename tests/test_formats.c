@@ -1,8 +1,8 @@
-/* Tests for parts/data.h (checksums, inflate, gunzip, IDX, PNG, shapes).
+/* Tests for vae.h's data formats: CRC-32/Adler-32, inflate, gunzip, IDX, the PNG encoder and
+ * the procedural shapes.
  *
- * Build:  gcc -std=c99 -Wall -Wextra -pedantic -O2 -I parts parts/data_test.c -o data_test
- *         (also as C++: g++ -x c++ -std=c++11 ...; and with -fsanitize=address,undefined)
- * Needs:  gzip and python3 (zlib, gzip, struct modules) on PATH as reference.
+ * Build:  make build/test_formats && build/test_formats [--quick]   (make test-asan: sanitizers)
+ * Uses:   gzip and python3's zlib as independent references; skipped where missing.
  * Optional: /usr/share/datasets/fashion-mnist/ (checked if present).
  * Prints "N passed, M failed" last; exit status 0 iff nothing failed. */
 #define _POSIX_C_SOURCE 200809L

@@ -1,22 +1,15 @@
-/* Tests and a small benchmark for parts/gemm.h (with gemm_prelude.h standing
- * in for the top of vae.h).
+/* GEMM tests: every kernel this machine can run (scalar, SSE2, AVX2+FMA, NEON, WASM SIMD128)
+ * against a double-precision triple loop, all transposes, alpha/beta, odd shapes, padded
+ * leading dimensions, and 1 vs 2 vs 3 threads bit for bit. Also a small benchmark.
  *
- *   cc -std=c99 -Wall -Wextra -pedantic -O2 -fopenmp gemm_test.c -o gemm_test -lm
- *   ./gemm_test            all tests; prints "N passed, M failed", exit 1 on failure
- *   ./gemm_test quick      fewer random shapes (for emulators)
- *   ./gemm_test bench [reps] [all | shape-index]
- *                          GFLOP/s, median of reps; "all" also times the slow
- *                          kernels on the big shapes
- *   Add -DVAE_TEST_OPENBLAS -I/usr/include/x86_64-linux-gnu/openblas-pthread
- *   ... -lopenblas to time OpenBLAS sgemm alternately with ours.
+ *   make build/test_gemm && build/test_gemm     prints "N passed, M failed"
+ *   build/test_gemm quick                       fewer random shapes (for emulators)
+ *   build/test_gemm bench [reps] [all | shape]  GFLOP/s, median of reps ("make bench" adds
+ *                                               OpenBLAS alongside when it is installed)
  *
  * Other targets checked with the same file:
  *   qemu-x86_64 -cpu Nehalem ./gemm_test quick      (plain cc -O2 build: SSE2 fallback)
- *   g++ -x c++ -std=c++11 -Wall -Wextra -pedantic -O2 -fopenmp gemm_test.c
- *   aarch64-linux-gnu-gcc -std=c99 -O2 -fopenmp gemm_test.c -o t -lm &&
- *     OMP_NUM_THREADS=2 qemu-aarch64 -L /usr/aarch64-linux-gnu ./t quick
- *   NODE_PATH=/usr/share/nodejs emcc -O2 -msimd128 gemm_test.c -o t.js &&
- *     node --no-experimental-fetch t.js
+ *   make test-neon, make test-wasm                 (NEON under qemu, WASM SIMD128 under node)
  */
 /* clock_gettime under -std=c99 */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)

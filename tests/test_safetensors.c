@@ -1,13 +1,11 @@
-/* st_test.c - tests for parts/st.h (safetensors reader/writer, atomic save).
-   Covers CHECKPOINTS.md "Bad inputs" 1-19, 24, 25 (20-23 are model-level, tested elsewhere).
+/* Tests for vae.h's safetensors reader/writer and atomic save.
+   Covers CHECKPOINTS.md "Bad inputs" 1-19, 24, 25 (20-23 are model-level: tests/test_vae.c).
 
-   Build and run from parts/ (Linux: uses /usr/bin/python3, <dirent.h>, system()):
-     gcc -std=c99 -Wall -Wextra -pedantic -O2 st_test.c -o st_test -lm && ./st_test
-     gcc/clang -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all ...
-     g++ -x c++ -std=c++11 -Wall -Wextra -pedantic st_test.c -o st_test_cpp
+   Build and run from the repository root (Linux: uses /usr/bin/python3 where present,
+   <dirent.h>, system()):   make build/test_safetensors && build/test_safetensors
    libFuzzer harness on vae__st_parse (same file):
-     clang -g -O1 -fsanitize=fuzzer,address,undefined -DVAE_ST_FUZZ st_test.c -o st_fuzz
-     ./st_test --corpus st_corpus && ./st_fuzz -max_total_time=60 st_corpus
+     clang -g -O1 -fsanitize=fuzzer,address,undefined -DVAE_ST_FUZZ tests/test_safetensors.c -o st_fuzz
+     ./build/test_safetensors --corpus st_corpus && ./st_fuzz -max_total_time=60 st_corpus
    Optional argument: the directory holding st_pyreader.py (default: this file's directory). */
 #define VAE_IMPLEMENTATION
 #include "../vae.h"
