@@ -191,11 +191,12 @@ typedef struct vae_layer {
     int    c, h, w;               /* output shape                                           */
     int    in_c, in_h, in_w;      /* input shape                                            */
     int    units;                 /* linear: outputs; mulv: latent size                     */
-    int    bias;                  /* linear, mulv: has a bias                               */
+    int    has_bias;              /* linear, mulv                                           */
     float  alpha;                 /* leakyrelu: slope; sample: log-variance clamp (0 = off) */
     size_t nparams;
     float *y, *dy;                /* output and its gradient, (batch, c, h, w)              */
-    float *w_, *b_, *dw, *db;     /* parameters and their gradients                         */
+    float *weight, *bias;         /* parameters (NULL where the layer has none)             */
+    float *dweight, *dbias;       /* their gradients (NULL under VAE_INFERENCE)             */
     float *aux;                   /* layer state kept for backward (sample: eps)            */
 } vae_layer;
 
@@ -2591,9 +2592,9 @@ static vae_result vae__arch_parse(const char *arch, vae_layer *layers, vae__plan
                 return VAE_ERROR_ARCH;
             if (h != 1 || w != 1)
                 return vae__fail(err, VAE_ERROR_ARCH, "arch: %s needs a flat input; add flatten before it", t.op);
-            l->units = (int)a; l->bias = (int)b;
+            l->units = (int)a; l->has_bias = (int)b;
             l->c = op == VAE_OP_MULV ? 2 * l->units : l->units; l->h = l->w = 1;
-            l->nparams = vae__add(vae__mul((size_t)l->c, in_size, &ovf), l->bias ? (size_t)l->c : 0, &ovf);
+            l->nparams = vae__add(vae__mul((size_t)l->c, in_size, &ovf), l->has_bias ? (size_t)l->c : 0, &ovf);
             break;
         case VAE_OP_SAMPLE:
             if (vae__args_check(&t, 0, sample_keys, err) || vae__arg_float(&t, 0, "clamp", 0, 0, 1e4, &l->alpha, err))
@@ -2752,8 +2753,8 @@ static void vae__params_init(vae_model *m)
         if (l->op == VAE_OP_LINEAR || l->op == VAE_OP_MULV) {
             int fan_in = l->in_c * l->in_h * l->in_w;
             float bound = 1.0f / (float)sqrt((double)fan_in);
-            vae__init_uniform(l->w_, (size_t)l->c * fan_in, bound, &rng);
-            if (l->b_) vae__init_uniform(l->b_, (size_t)l->c, bound, &rng);
+            vae__init_uniform(l->weight, (size_t)l->c * fan_in, bound, &rng);
+            if (l->bias) vae__init_uniform(l->bias, (size_t)l->c, bound, &rng);
         }
     }
 }
@@ -2806,9 +2807,9 @@ VAEDEF vae_result vae_model_init_preallocated(vae_model *m, const char *arch, co
             if (dact && i > 0) { l->dy = dact; dact += B * size; }
         }
         if (l->nparams) {
-            size_t nw = l->nparams - (l->bias ? (size_t)l->c : 0);
-            l->w_ = param; l->b_ = l->bias ? param + nw : NULL; param += l->nparams;
-            if (grad) { l->dw = grad; l->db = l->bias ? grad + nw : NULL; grad += l->nparams; }
+            size_t nw = l->nparams - (l->has_bias ? (size_t)l->c : 0);
+            l->weight = param; l->bias = l->has_bias ? param + nw : NULL; param += l->nparams;
+            if (grad) { l->dweight = grad; l->dbias = l->has_bias ? grad + nw : NULL; grad += l->nparams; }
         }
         if (l->op == VAE_OP_SAMPLE) { l->aux = aux; aux += B * size; }
     }
@@ -2971,7 +2972,7 @@ static void vae__forward(vae_model *m, int from, int to, int n, vae_rng *rng)
         switch (l->op) {
         case VAE_OP_INPUT: case VAE_OP_FLATTEN: case VAE_OP_RESHAPE: break;
         case VAE_OP_LINEAR: case VAE_OP_MULV:
-            vae__linear_forward(&g, l->y, p->y, l->w_, l->b_, n, (int)vae__layer_size(p), l->c);
+            vae__linear_forward(&g, l->y, p->y, l->weight, l->bias, n, (int)vae__layer_size(p), l->c);
             break;
         case VAE_OP_SAMPLE:
             vae__sample_forward(l->y, l->aux, p->y, n, (int)vae__layer_size(l), l->alpha, rng);
@@ -2995,7 +2996,7 @@ static void vae__backward(vae_model *m, int start, int n, float kl_w)
         switch (l->op) {
         case VAE_OP_INPUT: case VAE_OP_FLATTEN: case VAE_OP_RESHAPE: break;
         case VAE_OP_LINEAR: case VAE_OP_MULV:
-            vae__linear_backward(&g, dx, l->dw, l->db, l->dy, p->y, l->w_, n, (int)vae__layer_size(p), l->c);
+            vae__linear_backward(&g, dx, l->dweight, l->dbias, l->dy, p->y, l->weight, n, (int)vae__layer_size(p), l->c);
             break;
         case VAE_OP_SAMPLE:
             if (dx) vae__sample_backward(dx, l->dy, p->y, l->aux, n, (int)vae__layer_size(l), l->alpha, m->cfg.logvar_clamp, kl_w);
@@ -3254,7 +3255,7 @@ VAEDEF vae_result vae_model_sample(vae_model *m, vae_rng *rng, int n, float *out
 
 /* Tensors in state_dict order: for each layer with parameters, weight then bias; a mulv
    layer is stored as one (2Z, in) block but named as its two heads. */
-static int vae__layer_tensors(const vae_layer *l) { return l->nparams ? (l->op == VAE_OP_MULV ? 2 : 1) * (l->bias ? 2 : 1) : 0; }
+static int vae__layer_tensors(const vae_layer *l) { return l->nparams ? (l->op == VAE_OP_MULV ? 2 : 1) * (l->has_bias ? 2 : 1) : 0; }
 
 VAEDEF int vae_model_tensor_count(const vae_model *m)
 {
@@ -3269,7 +3270,7 @@ VAEDEF int vae_model_tensor(const vae_model *m, int idx, vae_tensor_info *t)
     memset(t, 0, sizeof *t);
     for (i = 0; i < m->nlayers; i++) {
         const vae_layer *l = &m->layers[i];
-        int nt = vae__layer_tensors(l), per = l->bias ? 2 : 1, head, isb, rows, in;
+        int nt = vae__layer_tensors(l), per = l->has_bias ? 2 : 1, head, isb, rows, in;
         size_t off;
         if (idx >= nt) { idx -= nt; continue; }
         head = idx / per; isb = idx % per;
@@ -3277,8 +3278,8 @@ VAEDEF int vae_model_tensor(const vae_model *m, int idx, vae_tensor_info *t)
         in = l->in_c * l->in_h * l->in_w;
         snprintf(t->name, sizeof t->name, "%s.%s", head ? l->name2 : l->name, isb ? "bias" : "weight");
         t->layer = i;
-        if (isb) { t->ndim = 1; t->shape[0] = rows; off = (size_t)(l->b_ - m->params) + (size_t)head * rows; }
-        else { t->ndim = 2; t->shape[0] = rows; t->shape[1] = in; off = (size_t)(l->w_ - m->params) + (size_t)head * rows * in; }
+        if (isb) { t->ndim = 1; t->shape[0] = rows; off = (size_t)(l->bias - m->params) + (size_t)head * rows; }
+        else { t->ndim = 2; t->shape[0] = rows; t->shape[1] = in; off = (size_t)(l->weight - m->params) + (size_t)head * rows * in; }
         t->data = m->params + off;
         t->grad = m->grads ? m->grads + off : NULL;
         for (k = t->ndim; k < 4; k++) t->shape[k] = 1;

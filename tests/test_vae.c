@@ -339,7 +339,7 @@ static void test_bce_extreme_logits(void)
     for (j = 0; j < 20; j++) { x[j] = (float)(j % 2); }
     /* drive the output layer's logits to +-200 through its bias */
     memset(m.params, 0, sizeof(float) * m.nparams);
-    for (j = 0; j < 20; j++) m.layers[m.nlayers - 3].b_[j] = j % 2 ? 200.0f : -200.0f;
+    for (j = 0; j < 20; j++) m.layers[m.nlayers - 3].bias[j] = j % 2 ? 200.0f : -200.0f;
     vae_model_evaluate(&m, x, 1, NULL, &st);
     CHECK(isfinite(st.recon) && st.recon < 1e-6, "matching saturated logits give ~0 BCE, got %g", st.recon);
     for (j = 0; j < 20; j++) x[j] = 1.0f - x[j];
@@ -760,7 +760,7 @@ static void test_ckpt_model_checks(void)
         FILE *f;
         long before, after;
         f = fopen(good, "rb"); fseek(f, 0, SEEK_END); before = ftell(f); fclose(f);
-        a.layers[2].w_[0] = INFINITY;   /* enc.weight */
+        a.layers[2].weight[0] = INFINITY;   /* enc.weight */
         CHECK(vae_model_save(&a, good, 0) == VAE_ERROR_NUMERIC && strstr(a.error, "enc.weight"), "saving Inf weights refused: %s", a.error);
         f = fopen(good, "rb"); fseek(f, 0, SEEK_END); after = ftell(f); fclose(f);
         CHECK(before == after, "the previous checkpoint is untouched");
