@@ -8,7 +8,8 @@
 #   make test-cxx   the header compiled as C++, and as C99 with VAE_STATIC and VAE_NO_STDIO
 CC      ?= cc
 CFLAGS  ?= -O2 -std=c99 -Wall -Wextra -pedantic
-OPENMP  ?= -fopenmp
+# OpenMP when the compiler can link it (gcc ships libgomp; clang needs libomp-dev), else none.
+OPENMP  ?= $(shell printf 'int main(void){return 0;}\n' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
 LDLIBS  ?= -lm
 B       := build
 
