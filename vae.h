@@ -81,6 +81,7 @@
        mulv(20):hidden_to_mean,hidden_to_logvar sample
        linear(400):latent_to_hidden relu linear(784):hidden_to_img reshape(1,28,28) sigmoid
      Ops: input(C,H,W) flatten reshape(C,H,W) linear(N[,bias=0]) mulv(Z) sample[(clamp=X)]
+          conv(OC[,k,s,p][,bias=0]) convt(OC[,k,s,p][,op=N][,bias=0])
           relu leakyrelu[(slope)] sigmoid tanh silu
      `mulv(Z)` is a pair of linear heads producing mu and log-variance; `sample` splits its input
      into halves (mu | logvar) and draws z = mu + exp(logvar/2)*eps. Layers before `sample` are
@@ -177,6 +178,7 @@ VAEDEF vae_result vae_arch_preset(char *buf, size_t cap, const char *name, int c
 /* ---- the model ---- */
 typedef enum vae_op {
     VAE_OP_INPUT = 0, VAE_OP_FLATTEN, VAE_OP_RESHAPE, VAE_OP_LINEAR, VAE_OP_MULV, VAE_OP_SAMPLE,
+    VAE_OP_CONV, VAE_OP_CONVT,
     VAE_OP_RELU, VAE_OP_LEAKY_RELU, VAE_OP_SIGMOID, VAE_OP_TANH, VAE_OP_SILU,
     VAE_OP_COUNT
 } vae_op;
@@ -191,6 +193,7 @@ typedef struct vae_layer {
     int    c, h, w;               /* output shape                                           */
     int    in_c, in_h, in_w;      /* input shape                                            */
     int    units;                 /* linear: outputs; mulv: latent size                     */
+    int    k, stride, pad, opad;  /* conv, convt: square kernel, stride, padding, output_padding */
     int    has_bias;              /* linear, mulv                                           */
     float  alpha;                 /* leakyrelu: slope; sample: log-variance clamp (0 = off) */
     size_t nparams;
@@ -222,6 +225,7 @@ typedef struct vae_model {
     size_t     nparams;
     float     *params, *grads, *opt_m, *opt_v;   /* flat blocks of nparams floats           */
     float     *scratch;           /* GEMM packing                                           */
+    float     *cols, *dcols;      /* im2col matrices of one image (conv layers)             */
     size_t     scratch_floats;
     int64_t    step;              /* optimizer steps taken                                   */
     int        epoch;             /* epochs completed (the data-order state)                */
@@ -2407,7 +2411,7 @@ static uint32_t vae__adler32(uint32_t a, const unsigned char *p, size_t n)
 /* >>arch: the architecture text */
 
 static const char *vae__op_names[] = {
-    "input", "flatten", "reshape", "linear", "mulv", "sample",
+    "input", "flatten", "reshape", "linear", "mulv", "sample", "conv", "convt",
     "relu", "leakyrelu", "sigmoid", "tanh", "silu"
 };
 VAE__STATIC_ASSERT(op_names, VAE__COUNTOF(vae__op_names) == VAE_OP_COUNT);
@@ -2423,6 +2427,7 @@ typedef struct vae__plan {
     size_t nparams;      /* floats                                        */
     size_t act;          /* activation floats per image, over all layers  */
     size_t aux;          /* saved-for-backward floats per image           */
+    size_t cols;         /* largest im2col matrix of one image            */
     size_t arch_len;
 } vae__plan;
 
@@ -2544,6 +2549,8 @@ static vae_result vae__arch_parse(const char *arch, vae_layer *layers, vae__plan
     static const char *const no_keys[] = { NULL };
     static const char *const bias_keys[] = { "bias", NULL };
     static const char *const sample_keys[] = { "clamp", NULL };
+    static const char *const conv_keys[] = { "k", "s", "p", "bias", NULL };
+    static const char *const convt_keys[] = { "k", "s", "p", "op", "bias", NULL };
     const char *p = arch;
     vae_layer tmp;
     vae__token t;
@@ -2596,6 +2603,34 @@ static vae_result vae__arch_parse(const char *arch, vae_layer *layers, vae__plan
             l->c = op == VAE_OP_MULV ? 2 * l->units : l->units; l->h = l->w = 1;
             l->nparams = vae__add(vae__mul((size_t)l->c, in_size, &ovf), l->has_bias ? (size_t)l->c : 0, &ovf);
             break;
+        case VAE_OP_CONV:
+        case VAE_OP_CONVT: {
+            long k, st, pd, op2 = 0;
+            double oh, ow;
+            if (vae__args_check(&t, 4, op == VAE_OP_CONV ? conv_keys : convt_keys, err) ||
+                vae__arg_int(&t, 0, NULL, LONG_MIN, 1, VAE__MAX_DIM, &a, err) || vae__arg_int(&t, 1, "k", 3, 1, 64, &k, err) ||
+                vae__arg_int(&t, 2, "s", 1, 1, 64, &st, err) || vae__arg_int(&t, 3, "p", 0, 0, 64, &pd, err) ||
+                vae__arg_int(&t, 99, "bias", 1, 0, 1, &b, err) ||
+                (op == VAE_OP_CONVT && vae__arg_int(&t, 99, "op", 0, 0, 63, &op2, err)))
+                return VAE_ERROR_ARCH;
+            if (op2 >= st) return vae__fail(err, VAE_ERROR_ARCH, "arch: convt output padding %ld must be below the stride %ld", op2, st);
+            if (op == VAE_OP_CONV) { oh = floor((h + 2.0 * pd - k) / st) + 1; ow = floor((w + 2.0 * pd - k) / st) + 1; }
+            else { oh = (h - 1.0) * st - 2.0 * pd + k + op2; ow = (w - 1.0) * st - 2.0 * pd + k + op2; }
+            if (oh < 1 || ow < 1 || oh > VAE__MAX_DIM || ow > VAE__MAX_DIM ||
+                (op == VAE_OP_CONV && (h + 2 * pd < k || w + 2 * pd < k)))
+                return vae__fail(err, VAE_ERROR_ARCH, "arch: %s(k=%ld,s=%ld,p=%ld) does not fit a %dx%d input", t.op, k, st, pd, h, w);
+            l->units = (int)a; l->has_bias = (int)b; l->k = (int)k; l->stride = (int)st; l->pad = (int)pd; l->opad = (int)op2;
+            l->c = (int)a; l->h = (int)oh; l->w = (int)ow;
+            /* weight (OC, C, k, k) for conv, (C, OC, k, k) for convt, as PyTorch stores them */
+            l->nparams = vae__add(vae__mul(vae__mul((size_t)c, (size_t)a, &ovf), (size_t)(k * k), &ovf),
+                                  b ? (size_t)a : 0, &ovf);
+            {   /* im2col of one image: (C k k, OH OW) for conv; (OC k k, H W) for convt */
+                size_t cols = op == VAE_OP_CONV ? vae__mul((size_t)c * k * k, (size_t)(oh * ow), &ovf)
+                                                : vae__mul((size_t)a * k * k, (size_t)h * w, &ovf);
+                if (cols > pl->cols) pl->cols = cols;
+            }
+            break;
+        }
         case VAE_OP_SAMPLE:
             if (vae__args_check(&t, 0, sample_keys, err) || vae__arg_float(&t, 0, "clamp", 0, 0, 1e4, &l->alpha, err))
                 return VAE_ERROR_ARCH;
@@ -2697,7 +2732,7 @@ static vae_result vae__config_check(vae_config *c, char *err)
 
 /* The carving of one block, as offsets in floats (the block is aligned to 64 bytes). */
 typedef struct vae__layout {
-    size_t layers, arch, params, grads, opt_m, opt_v, acts, dacts, aux, scratch, total;
+    size_t layers, arch, params, grads, opt_m, opt_v, acts, dacts, aux, cols, dcols, scratch, total;
 } vae__layout;
 
 static int vae__uses_m(const vae_config *c) { return c->optim != VAE_OPTIM_SGD || c->momentum > 0; }
@@ -2717,6 +2752,8 @@ static vae_result vae__layout_make(const vae__plan *pl, const vae_config *cfg, u
     VAE__CARVE(acts, vae__mul(B, pl->act, &ovf));
     VAE__CARVE(dacts, train ? vae__mul(B, pl->act, &ovf) : 0);
     VAE__CARVE(aux, vae__mul(B, pl->aux, &ovf));
+    VAE__CARVE(cols, pl->cols);
+    VAE__CARVE(dcols, train ? pl->cols : 0);
     VAE__CARVE(scratch, vae__gemm_scratch_floats(cfg->threads));
 #undef VAE__CARVE
     L->total = vae__add(vae__mul(at, sizeof(float), &ovf), 64, &ovf);   /* + slack to align */
@@ -2750,10 +2787,12 @@ static void vae__params_init(vae_model *m)
     vae_rng_seed(&rng, m->cfg.seed ^ 0x5EEDull);
     for (i = 0; i < m->nlayers; i++) {
         vae_layer *l = &m->layers[i];
-        if (l->op == VAE_OP_LINEAR || l->op == VAE_OP_MULV) {
-            int fan_in = l->in_c * l->in_h * l->in_w;
+        if (l->nparams) {
+            /* fan_in as PyTorch computes it from the weight: dim 1 times the kernel area */
+            int fan_in = l->op == VAE_OP_CONV ? l->in_c * l->k * l->k : l->op == VAE_OP_CONVT ? l->c * l->k * l->k
+                                                                                            : l->in_c * l->in_h * l->in_w;
             float bound = 1.0f / (float)sqrt((double)fan_in);
-            vae__init_uniform(l->weight, (size_t)l->c * fan_in, bound, &rng);
+            vae__init_uniform(l->weight, l->nparams - (l->bias ? (size_t)l->c : 0), bound, &rng);
             if (l->bias) vae__init_uniform(l->bias, (size_t)l->c, bound, &rng);
         }
     }
@@ -2794,6 +2833,8 @@ VAEDEF vae_result vae_model_init_preallocated(vae_model *m, const char *arch, co
     m->opt_m = train && vae__uses_m(&m->cfg) ? base + L.opt_m : NULL;
     m->opt_v = train && vae__uses_v(&m->cfg) ? base + L.opt_v : NULL;
     m->scratch = base + L.scratch;
+    m->cols = base + L.cols;
+    m->dcols = train ? base + L.dcols : NULL;
     m->scratch_floats = vae__gemm_scratch_floats(m->cfg.threads);
     B = (size_t)m->cfg.batch;
     param = m->params; grad = m->grads; act = base + L.acts; dact = train ? base + L.dacts : NULL; aux = base + L.aux;
@@ -2869,6 +2910,126 @@ static void vae__linear_backward(const vae__gemm_ctx *g, float *dx, float *dw, f
             for (o = 0; o < out; o++) db[o] += dy[(size_t)i * out + o];
     }
     if (dx) vae__gemm(g, 0, 0, n, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in);
+}
+
+/* im2col for one image: cols (C*k*k, OH*OW) gathers, for every output position, the k*k
+   input pixels of each channel it sees (zeros where the window leaves the padded image).
+   im (C,H,W). col2im is its adjoint: it adds the columns back into im (zeroed by the caller). */
+static void vae__im2col(float *cols, const float *im, int C, int H, int W, int k, int s, int p, int OH, int OW)
+{
+    int c, kh, kw, oh, ow;
+    for (c = 0; c < C; c++)
+        for (kh = 0; kh < k; kh++)
+            for (kw = 0; kw < k; kw++) {
+                float *row = cols + ((size_t)(c * k + kh) * k + kw) * OH * OW;
+                for (oh = 0; oh < OH; oh++) {
+                    int ih = oh * s - p + kh;
+                    float *o = row + (size_t)oh * OW;
+                    if (ih < 0 || ih >= H) { memset(o, 0, sizeof(float) * OW); continue; }
+                    for (ow = 0; ow < OW; ow++) {
+                        int iw = ow * s - p + kw;
+                        o[ow] = iw >= 0 && iw < W ? im[((size_t)c * H + ih) * W + iw] : 0.0f;
+                    }
+                }
+            }
+}
+
+static void vae__col2im(float *im, const float *cols, int C, int H, int W, int k, int s, int p, int OH, int OW)
+{
+    int c, kh, kw, oh, ow;
+    for (c = 0; c < C; c++)
+        for (kh = 0; kh < k; kh++)
+            for (kw = 0; kw < k; kw++) {
+                const float *row = cols + ((size_t)(c * k + kh) * k + kw) * OH * OW;
+                for (oh = 0; oh < OH; oh++) {
+                    int ih = oh * s - p + kh;
+                    if (ih < 0 || ih >= H) continue;
+                    for (ow = 0; ow < OW; ow++) {
+                        int iw = ow * s - p + kw;
+                        if (iw >= 0 && iw < W) im[((size_t)c * H + ih) * W + iw] += row[(size_t)oh * OW + ow];
+                    }
+                }
+            }
+}
+
+/* A 1x1 convolution with stride 1 and no padding needs no im2col: the image is the matrix. */
+static int vae__conv_is_1x1(const vae_layer *l) { return l->k == 1 && l->stride == 1 && l->pad == 0; }
+
+static void vae__bias_rows(float *y, const float *b, int rows, size_t len)
+{
+    int r;
+    size_t j;
+    for (r = 0; r < rows; r++) for (j = 0; j < len; j++) y[(size_t)r * len + j] = b ? b[r] : 0.0f;
+}
+
+/* Conv2d, one image at a time: y (n, OC, OH, OW), x (n, C, H, W), w (OC, C, k, k), b (OC).
+   y_i = w * im2col(x_i) + b. cols holds one image's im2col matrix. */
+static void vae__conv_forward(const vae__gemm_ctx *g, const vae_layer *l, float *y, const float *x, int n, float *cols)
+{
+    int C = l->in_c, OC = l->c, K = C * l->k * l->k, i;
+    size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w;
+    for (i = 0; i < n; i++) {
+        const float *col = x + i * in;
+        float *yi = y + (size_t)i * OC * P;
+        if (!vae__conv_is_1x1(l)) { vae__im2col(cols, col, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w); col = cols; }
+        vae__bias_rows(yi, l->bias, OC, P);
+        vae__gemm(g, 0, 0, OC, (int)P, K, 1.0f, l->weight, K, col, (int)P, 1.0f, yi, (int)P);
+    }
+}
+
+/* dw = sum_i dy_i im2col(x_i)^T,  db = sum of dy over images and positions,
+   dx_i = col2im(w^T dy_i). Images are summed in order, so threads never change dw. */
+static void vae__conv_backward(const vae__gemm_ctx *g, const vae_layer *l, float *dx, const float *dy, const float *x,
+                               int n, float *cols, float *dcols)
+{
+    int C = l->in_c, OC = l->c, K = C * l->k * l->k, i, o;
+    size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w, j;
+    int one = vae__conv_is_1x1(l);
+    if (l->dbias) memset(l->dbias, 0, sizeof(float) * OC);
+    for (i = 0; i < n; i++) {
+        const float *dyi = dy + (size_t)i * OC * P, *col = x + i * in;
+        if (!one) { vae__im2col(cols, col, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w); col = cols; }
+        vae__gemm(g, 0, 1, OC, K, (int)P, 1.0f, dyi, (int)P, col, (int)P, i ? 1.0f : 0.0f, l->dweight, K);
+        if (l->dbias) for (o = 0; o < OC; o++) { float sum = 0; for (j = 0; j < P; j++) sum += dyi[o * P + j]; l->dbias[o] += sum; }
+        if (dx) {
+            float *dxi = dx + i * in;
+            if (one) { vae__gemm(g, 1, 0, K, (int)P, OC, 1.0f, l->weight, K, dyi, (int)P, 0.0f, dxi, (int)P); continue; }
+            vae__gemm(g, 1, 0, K, (int)P, OC, 1.0f, l->weight, K, dyi, (int)P, 0.0f, dcols, (int)P);
+            memset(dxi, 0, sizeof(float) * in);
+            vae__col2im(dxi, dcols, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w);
+        }
+    }
+}
+
+/* ConvTranspose2d is the adjoint of Conv2d: y (n, OC, OH, OW), x (n, C, H, W), w (C, OC, k, k).
+   y_i = col2im(w^T x_i) + b, where the "image" of col2im is the output and its columns run
+   over input positions (a conv with the same k, s, p maps OH x OW back to H x W). */
+static void vae__convt_forward(const vae__gemm_ctx *g, const vae_layer *l, float *y, const float *x, int n, float *cols)
+{
+    int C = l->in_c, OC = l->c, K = OC * l->k * l->k, i;
+    size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w;
+    for (i = 0; i < n; i++) {
+        float *yi = y + (size_t)i * OC * P;
+        vae__gemm(g, 1, 0, K, (int)HW, C, 1.0f, l->weight, K, x + (size_t)i * C * HW, (int)HW, 0.0f, cols, (int)HW);
+        vae__bias_rows(yi, l->bias, OC, P);
+        vae__col2im(yi, cols, OC, l->h, l->w, l->k, l->stride, l->pad, l->in_h, l->in_w);
+    }
+}
+
+/* dcols_i = im2col(dy_i),  dw = sum_i x_i dcols_i^T,  dx_i = w dcols_i,  db = sum of dy. */
+static void vae__convt_backward(const vae__gemm_ctx *g, const vae_layer *l, float *dx, const float *dy, const float *x,
+                                int n, float *dcols)
+{
+    int C = l->in_c, OC = l->c, K = OC * l->k * l->k, i, o;
+    size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w, j;
+    if (l->dbias) memset(l->dbias, 0, sizeof(float) * OC);
+    for (i = 0; i < n; i++) {
+        const float *dyi = dy + (size_t)i * OC * P, *xi = x + (size_t)i * C * HW;
+        vae__im2col(dcols, dyi, OC, l->h, l->w, l->k, l->stride, l->pad, l->in_h, l->in_w);
+        vae__gemm(g, 0, 1, C, K, (int)HW, 1.0f, xi, (int)HW, dcols, (int)HW, i ? 1.0f : 0.0f, l->dweight, K);
+        if (l->dbias) for (o = 0; o < OC; o++) { float sum = 0; for (j = 0; j < P; j++) sum += dyi[o * P + j]; l->dbias[o] += sum; }
+        if (dx) vae__gemm(g, 0, 0, C, (int)HW, K, 1.0f, l->weight, K, dcols, (int)HW, 0.0f, dx + (size_t)i * C * HW, (int)HW);
+    }
 }
 
 /* Elementwise activations over `count` values. backward gets x (the input) and y (the output)
@@ -2974,6 +3135,8 @@ static void vae__forward(vae_model *m, int from, int to, int n, vae_rng *rng)
         case VAE_OP_LINEAR: case VAE_OP_MULV:
             vae__linear_forward(&g, l->y, p->y, l->weight, l->bias, n, (int)vae__layer_size(p), l->c);
             break;
+        case VAE_OP_CONV:  vae__conv_forward(&g, l, l->y, p->y, n, m->cols); break;
+        case VAE_OP_CONVT: vae__convt_forward(&g, l, l->y, p->y, n, m->cols); break;
         case VAE_OP_SAMPLE:
             vae__sample_forward(l->y, l->aux, p->y, n, (int)vae__layer_size(l), l->alpha, rng);
             break;
@@ -2998,6 +3161,8 @@ static void vae__backward(vae_model *m, int start, int n, float kl_w)
         case VAE_OP_LINEAR: case VAE_OP_MULV:
             vae__linear_backward(&g, dx, l->dweight, l->dbias, l->dy, p->y, l->weight, n, (int)vae__layer_size(p), l->c);
             break;
+        case VAE_OP_CONV:  vae__conv_backward(&g, l, dx, l->dy, p->y, n, m->cols, m->dcols); break;
+        case VAE_OP_CONVT: vae__convt_backward(&g, l, dx, l->dy, p->y, n, m->dcols); break;
         case VAE_OP_SAMPLE:
             if (dx) vae__sample_backward(dx, l->dy, p->y, l->aux, n, (int)vae__layer_size(l), l->alpha, m->cfg.logvar_clamp, kl_w);
             break;
@@ -3279,6 +3444,12 @@ VAEDEF int vae_model_tensor(const vae_model *m, int idx, vae_tensor_info *t)
         snprintf(t->name, sizeof t->name, "%s.%s", head ? l->name2 : l->name, isb ? "bias" : "weight");
         t->layer = i;
         if (isb) { t->ndim = 1; t->shape[0] = rows; off = (size_t)(l->bias - m->params) + (size_t)head * rows; }
+        else if (l->op == VAE_OP_CONV || l->op == VAE_OP_CONVT) {
+            t->ndim = 4; t->shape[2] = t->shape[3] = l->k;
+            t->shape[0] = l->op == VAE_OP_CONV ? l->c : l->in_c;
+            t->shape[1] = l->op == VAE_OP_CONV ? l->in_c : l->c;
+            off = (size_t)(l->weight - m->params);
+        }
         else { t->ndim = 2; t->shape[0] = rows; t->shape[1] = in; off = (size_t)(l->weight - m->params) + (size_t)head * rows * in; }
         t->data = m->params + off;
         t->grad = m->grads ? m->grads + off : NULL;

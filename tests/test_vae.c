@@ -350,6 +350,152 @@ static void test_bce_extreme_logits(void)
     vae_model_free(&m);
 }
 
+/* ---------------------------------------------------------------- convolutions */
+
+/* Direct-loop reference: y[o][oh][ow] = b[o] + sum w[o][c][kh][kw] x[c][oh*s-p+kh][ow*s-p+kw] */
+static void ref_conv(double *y, const float *x, const float *w, const float *b, int C, int H, int W, int OC, int k, int s, int p, int OH, int OW)
+{
+    int o, c, kh, kw, oh, ow;
+    for (o = 0; o < OC; o++) for (oh = 0; oh < OH; oh++) for (ow = 0; ow < OW; ow++) {
+        double acc = b ? b[o] : 0;
+        for (c = 0; c < C; c++) for (kh = 0; kh < k; kh++) for (kw = 0; kw < k; kw++) {
+            int ih = oh * s - p + kh, iw = ow * s - p + kw;
+            if (ih >= 0 && ih < H && iw >= 0 && iw < W) acc += (double)w[((o * C + c) * k + kh) * k + kw] * x[(c * H + ih) * W + iw];
+        }
+        y[(o * OH + oh) * OW + ow] = acc;
+    }
+}
+
+/* Reference transposed conv: scatter each input pixel through the kernel (w is (C, OC, k, k)). */
+static void ref_convt(double *y, const float *x, const float *w, const float *b, int C, int H, int W, int OC, int k, int s, int p, int OH, int OW)
+{
+    int o, c, kh, kw, ih, iw;
+    for (o = 0; o < OC; o++) for (ih = 0; ih < OH * OW; ih++) y[o * OH * OW + ih] = b ? b[o] : 0;
+    for (c = 0; c < C; c++) for (ih = 0; ih < H; ih++) for (iw = 0; iw < W; iw++)
+        for (o = 0; o < OC; o++) for (kh = 0; kh < k; kh++) for (kw = 0; kw < k; kw++) {
+            int oh = ih * s - p + kh, ow = iw * s - p + kw;
+            if (oh >= 0 && oh < OH && ow >= 0 && ow < OW)
+                y[(o * OH + oh) * OW + ow] += (double)w[((c * OC + o) * k + kh) * k + kw] * x[(c * H + ih) * W + iw];
+        }
+}
+
+/* im2col/col2im convolutions against the direct loops, then their gradients against central
+   differences of sum(dy * y), for conv and convt over several kernel/stride/padding sets. */
+static void test_conv_layers(void)
+{
+    static const int cfg[][6] = { /* C, H, OC, k, s, p */
+        { 3, 7, 4, 3, 1, 1 }, { 2, 8, 3, 3, 2, 1 }, { 3, 5, 2, 1, 1, 0 }, { 2, 9, 3, 4, 2, 1 }, { 1, 6, 2, 5, 1, 2 } };
+    int t, tr, opad;
+    for (tr = 0; tr < 2; tr++)
+    for (t = 0; t < (int)(sizeof cfg / sizeof cfg[0]); t++)
+    for (opad = 0; opad < (tr ? 2 : 1); opad++) {
+        int C = cfg[t][0], H = cfg[t][1], OC = cfg[t][2], k = cfg[t][3], s = cfg[t][4], p = cfg[t][5];
+        char arch[256];
+        vae_model m;
+        vae_config c = vae_config_default();
+        vae_layer *l;
+        int n = 2, OH, OW, i, j, nin, nout;
+        float *x, *dy, *dx;
+        double *ref, worst = 0, fd_worst = 0;
+        vae__gemm_ctx g = { 1, NULL, 0, -1 };
+        if (opad >= s) continue;
+        /* a model just to own the layer and its buffers */
+        snprintf(arch, sizeof arch, "input(%d,%d,%d) %s(%d,%d,%d,%d%s) flatten linear(2) sample linear(%d) reshape(1,%d,1) sigmoid",
+                 C, H, H, tr ? "convt" : "conv", OC, k, s, p, tr ? (opad ? ",op=1" : ",op=0") : "", H, H);
+        c.batch = n; c.loss = VAE_LOSS_BCE;
+        if (vae_model_init(&m, arch, &c, 0) != VAE_OK) {
+            /* the decoder shape is a placeholder; only the layer matters */
+            snprintf(arch, sizeof arch, "input(%d,%d,%d) %s(%d,%d,%d,%d%s) flatten linear(2) sample linear(%d) reshape(%d,%d,%d) sigmoid",
+                     C, H, H, tr ? "convt" : "conv", OC, k, s, p, tr ? (opad ? ",op=1" : ",op=0") : "", C * H * H, C, H, H);
+            if (vae_model_init(&m, arch, &c, 0) != VAE_OK) { CHECK(0, "init %s: %s", arch, m.error); continue; }
+        }
+        l = &m.layers[1];
+        OH = l->h; OW = l->w;
+        nin = C * H * H; nout = OC * OH * OW;
+        x = (float *)malloc(sizeof(float) * n * nin); dx = (float *)malloc(sizeof(float) * n * nin);
+        dy = (float *)malloc(sizeof(float) * n * nout); ref = (double *)malloc(sizeof(double) * nout);
+        fill_uniform(x, (size_t)n * nin, -1, 1, 100 + t); fill_uniform(dy, (size_t)n * nout, -1, 1, 200 + t);
+        fill_uniform(l->weight, l->nparams, -1, 1, 300 + t);    /* weight then bias, contiguous */
+        if (tr) vae__convt_forward(&g, l, l->y, x, n, m.cols); else vae__conv_forward(&g, l, l->y, x, n, m.cols);
+        for (i = 0; i < n; i++) {
+            if (tr) ref_convt(ref, x + i * nin, l->weight, l->bias, C, H, H, OC, k, s, p, OH, OW);
+            else ref_conv(ref, x + i * nin, l->weight, l->bias, C, H, H, OC, k, s, p, OH, OW);
+            for (j = 0; j < nout; j++) worst = fmax(worst, fabs(ref[j] - l->y[i * nout + j]));
+        }
+        CHECK(worst < 1e-4, "%s C%d H%d OC%d k%d s%d p%d op%d: forward off by %g", tr ? "convt" : "conv", C, H, OC, k, s, p, opad, worst);
+        if (tr) vae__convt_backward(&g, l, dx, dy, x, n, m.dcols); else vae__conv_backward(&g, l, dx, dy, x, n, m.cols, m.dcols);
+        /* d/dtheta of sum(dy * y): y is linear in each of w, b and x, so a central difference
+           with h = 0.5 is exact up to float rounding */
+        {
+            float *vars[2]; size_t counts[2]; float *grads[2]; int v;
+            vars[0] = l->weight; counts[0] = l->nparams; grads[0] = l->dweight;   /* weight and bias */
+            vars[1] = x; counts[1] = (size_t)n * nin; grads[1] = dx;
+            for (v = 0; v < 2; v++) {
+                size_t q;
+                for (q = 0; q < counts[v]; q += 1 + counts[v] / 40) {
+                    float keep = vars[v][q];
+                    double f[2];
+                    int sgn;
+                    for (sgn = 0; sgn < 2; sgn++) {
+                        double tot = 0;
+                        vars[v][q] = keep + (sgn ? -0.5f : 0.5f);
+                        if (tr) vae__convt_forward(&g, l, l->y, x, n, m.cols); else vae__conv_forward(&g, l, l->y, x, n, m.cols);
+                        for (j = 0; j < n * nout; j++) tot += (double)dy[j] * l->y[j];
+                        f[sgn] = tot;
+                    }
+                    vars[v][q] = keep;
+                    fd_worst = fmax(fd_worst, fabs((f[0] - f[1]) - grads[v][q]) / fmax(1.0, fabs(grads[v][q])));
+                }
+            }
+        }
+        CHECK(fd_worst < 1e-4, "%s C%d H%d OC%d k%d s%d p%d op%d: gradient off by %g", tr ? "convt" : "conv", C, H, OC, k, s, p, opad, fd_worst);
+        free(x); free(dx); free(dy); free(ref);
+        vae_model_free(&m);
+    }
+}
+
+/* A small convolutional VAE: whole-loss finite differences, then training on shapes. */
+static const char *conv_arch =
+    "input(1,28,28) conv(8,3,2,1):enc.0 relu conv(16,3,2,1):enc.2 relu flatten mulv(8):mu,lv sample "
+    "linear(784):dec.0 relu reshape(16,7,7) convt(8,3,2,1,op=1):dec.3 relu convt(1,3,2,1,op=1):dec.5 sigmoid";
+
+static void test_conv_model(void)
+{
+    vae_config c = vae_config_default();
+    vae_model m;
+    vae_data tr, te;
+    vae_stats s0, s1;
+    int e;
+    c.batch = 32;
+    CHECK(vae_model_init(&m, conv_arch, &c, 0) == VAE_OK, "init: %s", m.error);
+    if (!m.layers) return;
+    CHECK(m.layers[11].h == 14 && m.layers[13].h == 28, "transposed convs double the size: %d, %d", m.layers[11].h, m.layers[13].h);
+    {
+        vae_tensor_info t;
+        vae_model_tensor(&m, 0, &t);
+        CHECK(!strcmp(t.name, "enc.0.weight") && t.ndim == 4 && t.shape[0] == 8 && t.shape[1] == 1 && t.shape[2] == 3, "conv weight (8,1,3,3)");
+        vae_model_tensor(&m, 10, &t);
+        CHECK(!strcmp(t.name, "dec.3.weight") && t.ndim == 4 && t.shape[0] == 16 && t.shape[1] == 8, "convt weight (16,8,3,3): %s", t.name);
+    }
+    vae_data_shapes(&tr, 2048, 28, 5, VAE_SPLIT_TRAIN);
+    vae_data_shapes(&te, 256, 28, 5, VAE_SPLIT_TEST);
+    vae_model_evaluate_data(&m, &te, 1, &s0);
+    for (e = 0; e < 3; e++) CHECK(vae_model_train_epoch(&m, &tr, NULL, NULL, NULL) == VAE_OK, "epoch: %s", m.error);
+    vae_model_evaluate_data(&m, &te, 1, &s1);
+    printf("     conv shapes: test loss %.2f -> %.2f nats/image after 3 epochs\n", s0.loss, s1.loss);
+    CHECK(s1.loss < 0.5 * s0.loss, "conv test loss %g did not halve from %g", s1.loss, s0.loss);
+    vae_model_free(&m); vae_data_free(&tr); vae_data_free(&te);
+}
+
+static void test_conv_model_gradients(void)
+{
+    vae_config c = vae_config_default();
+    c.batch = 4; c.loss = VAE_LOSS_MSE; c.beta = 0.5f;
+    check_model_gradients(c, "input(1,4,5) conv(3,3,1,1):c1 tanh conv(2,3,2,1):c2 silu flatten mulv(3):mu,lv sample "
+                             "linear(12):d1 reshape(2,2,3) convt(2,3,2,1,op=1):d2 tanh conv(1,1):d3 reshape(1,4,6) "
+                             "flatten linear(20):d4 reshape(1,4,5)", "conv model, mse");
+}
+
 /* ---------------------------------------------------------------- optimizers */
 
 /* Three steps with set gradients against the textbook update rules, in double. */
@@ -835,6 +981,8 @@ int main(int argc, char **argv)
     run("activations: finite differences", test_activation_gradients);
     run("sample: finite differences incl. clamps", test_sample_gradients);
     run("model: whole-loss finite differences", test_model_gradients);
+    run("conv, convt: im2col vs direct loops, finite differences", test_conv_layers);
+    run("conv model: whole-loss finite differences", test_conv_model_gradients);
     run("loss: BCE, MSE and KL vs closed forms", test_loss_closed_form);
     run("loss: BCE from logits at +-200", test_bce_extreme_logits);
     run("optim: SGD, Adam, AdamW vs hand-computed", test_optimizers);
@@ -848,6 +996,7 @@ int main(int argc, char **argv)
     run("ckpt: model-level bad files (CHECKPOINTS.md 20-23)", test_ckpt_model_checks);
     run("ckpt: interrupted save keeps the old file", test_ckpt_atomic);
     run("train: MLP on shapes, loss halves", test_train_shapes);
+    run("train: conv VAE on shapes, loss halves", test_conv_model);
     printf("%d passed, %d failed\n", t_pass, t_fail);
     return t_fail ? 1 : 0;
 }
