@@ -81,7 +81,7 @@
        mulv(20):hidden_to_mean,hidden_to_logvar sample
        linear(400):latent_to_hidden relu linear(784):hidden_to_img reshape(1,28,28) sigmoid
      Ops: input(C,H,W) flatten reshape(C,H,W) linear(N[,bias=0]) mulv(Z) sample[(clamp=X)]
-          conv(OC[,k,s,p][,bias=0]) convt(OC[,k,s,p][,op=N][,bias=0])
+          conv(OC[,k,s,p][,bias=0]) convt(OC[,k,s,p][,op=N][,bias=0]) batchnorm[(eps=,momentum=)]
           relu leakyrelu[(slope)] sigmoid tanh silu
      `mulv(Z)` is a pair of linear heads producing mu and log-variance; `sample` splits its input
      into halves (mu | logvar) and draws z = mu + exp(logvar/2)*eps. Layers before `sample` are
@@ -171,14 +171,16 @@ typedef struct vae_config {
 
 VAEDEF vae_config vae_config_default(void);
 
-/* Writes the architecture text of a preset into buf. Presets: "mlp" (seed 003).
-   hidden and latent of 0 take the preset's defaults. */
+/* Writes the architecture text of a preset into buf. Presets: "mlp" (seed 003) and "conv"
+   (seed 002; square images whose side is a multiple of 8). hidden and latent of 0 take the
+   preset's defaults. vae_config_preset gives the preset's training setup from its seed. */
 VAEDEF vae_result vae_arch_preset(char *buf, size_t cap, const char *name, int c, int h, int w, int hidden, int latent);
+VAEDEF vae_result vae_config_preset(vae_config *cfg, const char *name);
 
 /* ---- the model ---- */
 typedef enum vae_op {
     VAE_OP_INPUT = 0, VAE_OP_FLATTEN, VAE_OP_RESHAPE, VAE_OP_LINEAR, VAE_OP_MULV, VAE_OP_SAMPLE,
-    VAE_OP_CONV, VAE_OP_CONVT,
+    VAE_OP_CONV, VAE_OP_CONVT, VAE_OP_BATCHNORM,
     VAE_OP_RELU, VAE_OP_LEAKY_RELU, VAE_OP_SIGMOID, VAE_OP_TANH, VAE_OP_SILU,
     VAE_OP_COUNT
 } vae_op;
@@ -201,6 +203,9 @@ typedef struct vae_layer {
     float *weight, *bias;         /* parameters (NULL where the layer has none)             */
     float *dweight, *dbias;       /* their gradients (NULL under VAE_INFERENCE)             */
     float *aux;                   /* layer state kept for backward (sample: eps)            */
+    float *state;                 /* batchnorm: running mean, running var (C each), then the
+                                     batch mean and 1/std kept for backward                 */
+    float  eps, momentum;         /* batchnorm                                              */
 } vae_layer;
 
 enum {
@@ -226,6 +231,8 @@ typedef struct vae_model {
     float     *params, *grads, *opt_m, *opt_v;   /* flat blocks of nparams floats           */
     float     *scratch;           /* GEMM packing                                           */
     float     *cols, *dcols;      /* im2col matrices of one image (conv layers)             */
+    float     *state;             /* non-trained layer state (batchnorm statistics)         */
+    size_t     nstate;
     size_t     scratch_floats;
     int64_t    step;              /* optimizer steps taken                                   */
     int        epoch;             /* epochs completed (the data-order state)                */
@@ -259,8 +266,9 @@ typedef struct vae_tensor_info {
     int    ndim;
     int    shape[4];
     float *data;          /* parameters */
-    float *grad;          /* NULL under VAE_INFERENCE */
+    float *grad;          /* NULL under VAE_INFERENCE, and for state */
     int    layer;
+    int    is_state;      /* 1 for statistics that are saved but not trained (batchnorm running mean/var) */
 } vae_tensor_info;
 VAEDEF int  vae_model_tensor_count(const vae_model *m);
 VAEDEF int  vae_model_tensor(const vae_model *m, int i, vae_tensor_info *out);
@@ -2411,7 +2419,7 @@ static uint32_t vae__adler32(uint32_t a, const unsigned char *p, size_t n)
 /* >>arch: the architecture text */
 
 static const char *vae__op_names[] = {
-    "input", "flatten", "reshape", "linear", "mulv", "sample", "conv", "convt",
+    "input", "flatten", "reshape", "linear", "mulv", "sample", "conv", "convt", "batchnorm",
     "relu", "leakyrelu", "sigmoid", "tanh", "silu"
 };
 VAE__STATIC_ASSERT(op_names, VAE__COUNTOF(vae__op_names) == VAE_OP_COUNT);
@@ -2428,6 +2436,7 @@ typedef struct vae__plan {
     size_t act;          /* activation floats per image, over all layers  */
     size_t aux;          /* saved-for-backward floats per image           */
     size_t cols;         /* largest im2col matrix of one image            */
+    size_t state;        /* batchnorm running statistics and saved batch statistics */
     size_t arch_len;
 } vae__plan;
 
@@ -2550,6 +2559,7 @@ static vae_result vae__arch_parse(const char *arch, vae_layer *layers, vae__plan
     static const char *const bias_keys[] = { "bias", NULL };
     static const char *const sample_keys[] = { "clamp", NULL };
     static const char *const conv_keys[] = { "k", "s", "p", "bias", NULL };
+    static const char *const bn_keys[] = { "eps", "momentum", NULL };
     static const char *const convt_keys[] = { "k", "s", "p", "op", "bias", NULL };
     const char *p = arch;
     vae_layer tmp;
@@ -2631,6 +2641,15 @@ static vae_result vae__arch_parse(const char *arch, vae_layer *layers, vae__plan
             }
             break;
         }
+        case VAE_OP_BATCHNORM:
+            /* PyTorch's BatchNorm2d: batch statistics in training, running ones in eval */
+            if (vae__args_check(&t, 0, bn_keys, err) || vae__arg_float(&t, 99, "eps", 1e-5, 0, 1, &l->eps, err) ||
+                vae__arg_float(&t, 99, "momentum", 0.1, 0, 1, &l->momentum, err))
+                return VAE_ERROR_ARCH;
+            l->c = c; l->h = h; l->w = w; l->has_bias = 1;
+            l->nparams = 2 * (size_t)c;
+            pl->state = vae__add(pl->state, 4 * (size_t)c, &ovf);
+            break;
         case VAE_OP_SAMPLE:
             if (vae__args_check(&t, 0, sample_keys, err) || vae__arg_float(&t, 0, "clamp", 0, 0, 1e4, &l->alpha, err))
                 return VAE_ERROR_ARCH;
@@ -2686,6 +2705,34 @@ VAEDEF vae_result vae_arch_preset(char *buf, size_t cap, const char *name, int c
                      c, h, w, hidden, latent, hidden, c * h * w, c, h, w);
         return n > 0 && (size_t)n < cap ? VAE_OK : VAE_ERROR_INVALID_ARGUMENT;
     }
+    if (strcmp(name, "conv") == 0) {
+        /* seed 002: ConvolutionalVAE, names as its encoder/decoder nn.Sequential indices */
+        int f = h / 8;
+        if (h % 8 || w % 8 || h != w) return VAE_ERROR_INVALID_ARGUMENT;
+        if (!latent) latent = 128;
+        n = snprintf(buf, cap,
+                     "input(%d,%d,%d) conv(96,3,2,1):encoder.0 relu batchnorm:encoder.2\n"
+                     "conv(192,3,2,1):encoder.3 relu batchnorm:encoder.5 conv(384,3,2,1):encoder.6 relu batchnorm:encoder.8\n"
+                     "flatten linear(%d):encoder.10 sample linear(%d):decoder.0 reshape(384,%d,%d)\n"
+                     "convt(192,3,2,1,op=1):decoder.2 relu batchnorm:decoder.4 convt(96,3,2,1,op=1):decoder.5 relu batchnorm:decoder.7\n"
+                     "convt(%d,3,2,1,op=1):decoder.8 sigmoid",
+                     c, h, w, 2 * latent, 384 * f * f, f, f, c);
+        return n > 0 && (size_t)n < cap ? VAE_OK : VAE_ERROR_INVALID_ARGUMENT;
+    }
+    return VAE_ERROR_INVALID_ARGUMENT;
+}
+
+VAEDEF vae_result vae_config_preset(vae_config *cfg, const char *name)
+{
+    *cfg = vae_config_default();
+    if (strcmp(name, "mlp") == 0) return VAE_OK;   /* seed 003: BCE, Adam 1e-3, batch 128 */
+    if (strcmp(name, "conv") == 0) {
+        /* seed 002: MSE (mean) + beta KL / (batch x latent), log-variance clamped to +-10 in
+           the KL term, AdamW with weight decay 1e-5, gradient norm clipped to 1, batch 32 */
+        cfg->loss = VAE_LOSS_MSE; cfg->reduce = VAE_REDUCE_MEAN; cfg->beta = 0.001f; cfg->logvar_clamp = 10.0f;
+        cfg->optim = VAE_OPTIM_ADAMW; cfg->weight_decay = 1e-5f; cfg->clip = 1.0f; cfg->batch = 32;
+        return VAE_OK;
+    }
     return VAE_ERROR_INVALID_ARGUMENT;
 }
 
@@ -2732,7 +2779,7 @@ static vae_result vae__config_check(vae_config *c, char *err)
 
 /* The carving of one block, as offsets in floats (the block is aligned to 64 bytes). */
 typedef struct vae__layout {
-    size_t layers, arch, params, grads, opt_m, opt_v, acts, dacts, aux, cols, dcols, scratch, total;
+    size_t layers, arch, params, grads, opt_m, opt_v, acts, dacts, aux, cols, dcols, state, scratch, total;
 } vae__layout;
 
 static int vae__uses_m(const vae_config *c) { return c->optim != VAE_OPTIM_SGD || c->momentum > 0; }
@@ -2754,6 +2801,7 @@ static vae_result vae__layout_make(const vae__plan *pl, const vae_config *cfg, u
     VAE__CARVE(aux, vae__mul(B, pl->aux, &ovf));
     VAE__CARVE(cols, pl->cols);
     VAE__CARVE(dcols, train ? pl->cols : 0);
+    VAE__CARVE(state, pl->state);
     VAE__CARVE(scratch, vae__gemm_scratch_floats(cfg->threads));
 #undef VAE__CARVE
     L->total = vae__add(vae__mul(at, sizeof(float), &ovf), 64, &ovf);   /* + slack to align */
@@ -2787,7 +2835,10 @@ static void vae__params_init(vae_model *m)
     vae_rng_seed(&rng, m->cfg.seed ^ 0x5EEDull);
     for (i = 0; i < m->nlayers; i++) {
         vae_layer *l = &m->layers[i];
-        if (l->nparams) {
+        if (l->op == VAE_OP_BATCHNORM) {
+            int j;
+            for (j = 0; j < l->c; j++) { l->weight[j] = 1.0f; l->bias[j] = 0.0f; }
+        } else if (l->nparams) {
             /* fan_in as PyTorch computes it from the weight: dim 1 times the kernel area */
             int fan_in = l->op == VAE_OP_CONV ? l->in_c * l->k * l->k : l->op == VAE_OP_CONVT ? l->c * l->k * l->k
                                                                                             : l->in_c * l->in_h * l->in_w;
@@ -2804,7 +2855,7 @@ VAEDEF vae_result vae_model_init_preallocated(vae_model *m, const char *arch, co
     vae__plan pl;
     vae__layout L;
     vae_result r;
-    float *base, *param, *grad, *act, *dact, *aux;
+    float *base, *param, *grad, *act, *dact, *aux, *state;
     int i, train = !(flags & VAE_INFERENCE);
     size_t B;
     if (!m) return VAE_ERROR_INVALID_ARGUMENT;
@@ -2835,8 +2886,10 @@ VAEDEF vae_result vae_model_init_preallocated(vae_model *m, const char *arch, co
     m->scratch = base + L.scratch;
     m->cols = base + L.cols;
     m->dcols = train ? base + L.dcols : NULL;
+    m->state = base + L.state; m->nstate = pl.state;
     m->scratch_floats = vae__gemm_scratch_floats(m->cfg.threads);
     B = (size_t)m->cfg.batch;
+    state = m->state;
     param = m->params; grad = m->grads; act = base + L.acts; dact = train ? base + L.dacts : NULL; aux = base + L.aux;
     for (i = 0; i < m->nlayers; i++) {
         vae_layer *l = &m->layers[i];
@@ -2853,6 +2906,11 @@ VAEDEF vae_result vae_model_init_preallocated(vae_model *m, const char *arch, co
             if (grad) { l->dweight = grad; l->dbias = l->has_bias ? grad + nw : NULL; grad += l->nparams; }
         }
         if (l->op == VAE_OP_SAMPLE) { l->aux = aux; aux += B * size; }
+        if (l->op == VAE_OP_BATCHNORM) {
+            int j;
+            l->state = state; state += 4 * (size_t)l->c;
+            for (j = 0; j < l->c; j++) l->state[l->c + j] = 1.0f;   /* running var starts at 1 */
+        }
     }
     vae_rng_seed(&m->rng, m->cfg.seed);
     vae__params_init(m);
@@ -3032,6 +3090,64 @@ static void vae__convt_backward(const vae__gemm_ctx *g, const vae_layer *l, floa
     }
 }
 
+/* BatchNorm2d as PyTorch defines it, over (n, C, h*w): in training the batch's mean and
+   biased variance normalise, and the running statistics move by `momentum` towards the batch
+   mean and the unbiased variance; in eval the running statistics normalise. Sums are in
+   double and in a fixed order. state: running mean, running var, batch mean, batch 1/std. */
+static void vae__bn_forward(const vae_layer *l, float *y, const float *x, int n, int train)
+{
+    int C = l->c, c, i;
+    size_t HW = (size_t)l->h * l->w, j, cnt = (size_t)n * HW;
+    float *rm = l->state, *rv = rm + C, *bm = rv + C, *bi = bm + C;
+    for (c = 0; c < C; c++) {
+        float mean, inv, g = l->weight[c], b = l->bias[c];
+        if (train) {
+            double s = 0, v = 0;
+            for (i = 0; i < n; i++) for (j = 0; j < HW; j++) s += x[((size_t)i * C + c) * HW + j];
+            s /= (double)cnt;
+            for (i = 0; i < n; i++) for (j = 0; j < HW; j++) { double d = x[((size_t)i * C + c) * HW + j] - s; v += d * d; }
+            mean = (float)s; inv = (float)(1.0 / sqrt(v / (double)cnt + l->eps));
+            bm[c] = mean; bi[c] = inv;
+            rm[c] = (1.0f - l->momentum) * rm[c] + l->momentum * mean;
+            rv[c] = (1.0f - l->momentum) * rv[c] + l->momentum * (float)(cnt > 1 ? v / (double)(cnt - 1) : v);
+        } else {
+            mean = rm[c]; inv = (float)(1.0 / sqrt((double)rv[c] + l->eps));
+        }
+        for (i = 0; i < n; i++) {
+            const float *xc = x + ((size_t)i * C + c) * HW;
+            float *yc = y + ((size_t)i * C + c) * HW;
+            for (j = 0; j < HW; j++) yc[j] = (xc[j] - mean) * inv * g + b;
+        }
+    }
+}
+
+/* With xhat = (x - mean) / std: dbeta = sum dy, dgamma = sum dy xhat,
+   dx = gamma / std / N (N dy - dbeta - xhat dgamma). */
+static void vae__bn_backward(const vae_layer *l, float *dx, const float *dy, const float *x, int n)
+{
+    int C = l->c, c, i;
+    size_t HW = (size_t)l->h * l->w, j, cnt = (size_t)n * HW;
+    const float *bm = l->state + 2 * C, *bi = bm + C;
+    for (c = 0; c < C; c++) {
+        double sdy = 0, sdyx = 0;
+        float k;
+        for (i = 0; i < n; i++)
+            for (j = 0; j < HW; j++) {
+                size_t q = ((size_t)i * C + c) * HW + j;
+                sdy += dy[q]; sdyx += (double)dy[q] * ((x[q] - bm[c]) * bi[c]);
+            }
+        l->dbias[c] = (float)sdy; l->dweight[c] = (float)sdyx;
+        if (!dx) continue;
+        k = l->weight[c] * bi[c] / (float)cnt;
+        for (i = 0; i < n; i++)
+            for (j = 0; j < HW; j++) {
+                size_t q = ((size_t)i * C + c) * HW + j;
+                float xh = (x[q] - bm[c]) * bi[c];
+                dx[q] = k * ((float)cnt * dy[q] - (float)sdy - xh * (float)sdyx);
+            }
+    }
+}
+
 /* Elementwise activations over `count` values. backward gets x (the input) and y (the output)
    and uses whichever gives the derivative most cheaply. */
 static void vae__act_forward(vae_op op, float alpha, float *VAE__RESTRICT y, const float *VAE__RESTRICT x, size_t count)
@@ -3122,8 +3238,9 @@ static size_t vae__layer_size(const vae_layer *l) { return (size_t)l->c * l->h *
    from the logits, in the same pass. */
 static int vae__loss_layers(const vae_model *m) { return m->cfg.loss == VAE_LOSS_BCE ? m->nlayers - 1 : m->nlayers; }
 
-/* Runs layers [from, to) on n images. rng gives the sampling noise (NULL: z = mu). */
-static void vae__forward(vae_model *m, int from, int to, int n, vae_rng *rng)
+/* Runs layers [from, to) on n images. rng gives the sampling noise (NULL: z = mu); train
+   selects batch statistics in batchnorm (and updates its running statistics). */
+static void vae__forward(vae_model *m, int from, int to, int n, vae_rng *rng, int train)
 {
     vae__gemm_ctx g = vae__gemm_ctx_of(m);
     int i;
@@ -3136,6 +3253,7 @@ static void vae__forward(vae_model *m, int from, int to, int n, vae_rng *rng)
             vae__linear_forward(&g, l->y, p->y, l->weight, l->bias, n, (int)vae__layer_size(p), l->c);
             break;
         case VAE_OP_CONV:  vae__conv_forward(&g, l, l->y, p->y, n, m->cols); break;
+        case VAE_OP_BATCHNORM: vae__bn_forward(l, l->y, p->y, n, train); break;
         case VAE_OP_CONVT: vae__convt_forward(&g, l, l->y, p->y, n, m->cols); break;
         case VAE_OP_SAMPLE:
             vae__sample_forward(l->y, l->aux, p->y, n, (int)vae__layer_size(l), l->alpha, rng);
@@ -3162,6 +3280,7 @@ static void vae__backward(vae_model *m, int start, int n, float kl_w)
             vae__linear_backward(&g, dx, l->dweight, l->dbias, l->dy, p->y, l->weight, n, (int)vae__layer_size(p), l->c);
             break;
         case VAE_OP_CONV:  vae__conv_backward(&g, l, dx, l->dy, p->y, n, m->cols, m->dcols); break;
+        case VAE_OP_BATCHNORM: vae__bn_backward(l, dx, l->dy, p->y, n); break;
         case VAE_OP_CONVT: vae__convt_backward(&g, l, dx, l->dy, p->y, n, m->dcols); break;
         case VAE_OP_SAMPLE:
             if (dx) vae__sample_backward(dx, l->dy, p->y, l->aux, n, (int)vae__layer_size(l), l->alpha, m->cfg.logvar_clamp, kl_w);
@@ -3254,6 +3373,7 @@ static const char *vae__first_nonfinite(const vae_model *m, const float *block, 
         size_t k, cnt = 1, off;
         int d;
         vae_model_tensor(m, i, &t);
+        if (t.is_state) continue;
         for (d = 0; d < t.ndim; d++) cnt *= (size_t)t.shape[d];
         off = (size_t)(t.data - m->params);
         for (k = 0; k < cnt; k++)
@@ -3284,7 +3404,7 @@ static vae_result vae__gradients(vae_model *m, const float *x, int n, vae_stats 
     float beta = vae__beta_at(&m->cfg, m->step), kl_w;
     int start;
     if (x != m->layers[0].y) memcpy(m->layers[0].y, x, sizeof(float) * (size_t)n * m->in_size);
-    vae__forward(m, 1, vae__loss_layers(m), n, &m->rng);
+    vae__forward(m, 1, vae__loss_layers(m), n, &m->rng, 1);
     start = vae__loss(m, x, n, beta, st, 1);
     if (!isfinite(st->loss))
         return vae__fail(m->error, VAE_ERROR_NUMERIC, "step %lld: loss is %g (recon %g, kl %g); update skipped",
@@ -3341,7 +3461,7 @@ VAEDEF vae_result vae_model_evaluate(vae_model *m, const float *x, int n, vae_rn
     for (done = 0; done < n; done += k) {
         k = VAE__MIN(n - done, m->cfg.batch);
         memcpy(m->layers[0].y, x + (size_t)done * m->in_size, sizeof(float) * (size_t)k * m->in_size);
-        vae__forward(m, 1, vae__loss_layers(m), k, rng);
+        vae__forward(m, 1, vae__loss_layers(m), k, rng, 0);
         vae__loss(m, x + (size_t)done * m->in_size, k, m->cfg.beta, &st, 0);
         vae__stats_merge(&acc, &st);
     }
@@ -3359,7 +3479,7 @@ VAEDEF vae_result vae_model_encode(vae_model *m, const float *x, int n, float *m
     for (done = 0; done < n; done += k) {
         k = VAE__MIN(n - done, m->cfg.batch);
         memcpy(m->layers[0].y, x + (size_t)done * m->in_size, sizeof(float) * (size_t)k * m->in_size);
-        vae__forward(m, 1, m->sample_layer, k, NULL);
+        vae__forward(m, 1, m->sample_layer, k, NULL, 0);
         for (i = 0; i < k; i++) {
             const float *h = enc->y + (size_t)i * 2 * L;
             size_t o = (size_t)(done + i) * L;
@@ -3381,7 +3501,7 @@ VAEDEF vae_result vae_model_decode(vae_model *m, const float *z, int n, float *o
     for (done = 0; done < n; done += k) {
         k = VAE__MIN(n - done, m->cfg.batch);
         memcpy(m->layers[m->sample_layer].y, z + (size_t)done * m->latent, sizeof(float) * (size_t)k * m->latent);
-        vae__forward(m, m->sample_layer + 1, m->nlayers, k, NULL);
+        vae__forward(m, m->sample_layer + 1, m->nlayers, k, NULL, 0);
         memcpy(out + (size_t)done * m->in_size, m->layers[m->nlayers - 1].y, sizeof(float) * (size_t)k * m->in_size);
     }
     return VAE_OK;
@@ -3396,7 +3516,7 @@ VAEDEF vae_result vae_model_reconstruct(vae_model *m, const float *x, int n, flo
     for (done = 0; done < n; done += k) {
         k = VAE__MIN(n - done, m->cfg.batch);
         memcpy(m->layers[0].y, x + (size_t)done * m->in_size, sizeof(float) * (size_t)k * m->in_size);
-        vae__forward(m, 1, m->nlayers, k, NULL);
+        vae__forward(m, 1, m->nlayers, k, NULL, 0);
         memcpy(out + (size_t)done * m->in_size, m->layers[m->nlayers - 1].y, sizeof(float) * (size_t)k * m->in_size);
     }
     return VAE_OK;
@@ -3412,7 +3532,7 @@ VAEDEF vae_result vae_model_sample(vae_model *m, vae_rng *rng, int n, float *out
         float *z = m->layers[m->sample_layer].y;
         k = VAE__MIN(n - done, m->cfg.batch);
         for (i = 0; i < k * m->latent; i++) z[i] = vae_rng_normal(rng);
-        vae__forward(m, m->sample_layer + 1, m->nlayers, k, NULL);
+        vae__forward(m, m->sample_layer + 1, m->nlayers, k, NULL, 0);
         memcpy(out + (size_t)done * m->in_size, m->layers[m->nlayers - 1].y, sizeof(float) * (size_t)k * m->in_size);
     }
     return VAE_OK;
@@ -3420,7 +3540,11 @@ VAEDEF vae_result vae_model_sample(vae_model *m, vae_rng *rng, int n, float *out
 
 /* Tensors in state_dict order: for each layer with parameters, weight then bias; a mulv
    layer is stored as one (2Z, in) block but named as its two heads. */
-static int vae__layer_tensors(const vae_layer *l) { return l->nparams ? (l->op == VAE_OP_MULV ? 2 : 1) * (l->has_bias ? 2 : 1) : 0; }
+static int vae__layer_tensors(const vae_layer *l)
+{
+    if (l->op == VAE_OP_BATCHNORM) return 4;   /* weight, bias, running_mean, running_var */
+    return l->nparams ? (l->op == VAE_OP_MULV ? 2 : 1) * (l->has_bias ? 2 : 1) : 0;
+}
 
 VAEDEF int vae_model_tensor_count(const vae_model *m)
 {
@@ -3438,12 +3562,19 @@ VAEDEF int vae_model_tensor(const vae_model *m, int idx, vae_tensor_info *t)
         int nt = vae__layer_tensors(l), per = l->has_bias ? 2 : 1, head, isb, rows, in;
         size_t off;
         if (idx >= nt) { idx -= nt; continue; }
+        if (l->op == VAE_OP_BATCHNORM && idx >= 2) {
+            snprintf(t->name, sizeof t->name, "%s.%s", l->name, idx == 2 ? "running_mean" : "running_var");
+            t->layer = i; t->ndim = 1; t->shape[0] = l->c; t->shape[1] = t->shape[2] = t->shape[3] = 1;
+            t->data = l->state + (idx - 2) * l->c; t->is_state = 1;
+            return 1;
+        }
         head = idx / per; isb = idx % per;
         rows = l->op == VAE_OP_MULV ? l->units : l->c;
         in = l->in_c * l->in_h * l->in_w;
         snprintf(t->name, sizeof t->name, "%s.%s", head ? l->name2 : l->name, isb ? "bias" : "weight");
         t->layer = i;
         if (isb) { t->ndim = 1; t->shape[0] = rows; off = (size_t)(l->bias - m->params) + (size_t)head * rows; }
+        else if (l->op == VAE_OP_BATCHNORM) { t->ndim = 1; t->shape[0] = l->c; off = (size_t)(l->weight - m->params); }
         else if (l->op == VAE_OP_CONV || l->op == VAE_OP_CONVT) {
             t->ndim = 4; t->shape[2] = t->shape[3] = l->k;
             t->shape[0] = l->op == VAE_OP_CONV ? l->c : l->in_c;
@@ -3543,7 +3674,7 @@ VAEDEF vae_result vae_model_evaluate_data(vae_model *m, const vae_data *d, uint6
         k = VAE__MIN(VAE__MIN(d->n - done, m->cfg.batch), 256);
         for (i = 0; i < k; i++) idx[i] = (uint32_t)(done + i);
         vae_data_batch(d, idx, k, x);
-        vae__forward(m, 1, vae__loss_layers(m), k, &rng);
+        vae__forward(m, 1, vae__loss_layers(m), k, &rng, 0);
         vae__loss(m, x, k, m->cfg.beta, &st, 0);
         vae__stats_merge(&acc, &st);
     }
@@ -4849,7 +4980,7 @@ static uint32_t vae__ckpt_crc(const char *const *key, const char *const *val, in
 
 VAEDEF vae_result vae_model_save(vae_model *m, const char *path, unsigned flags)
 {
-    int state = (flags & VAE_TRAINING_STATE) != 0, nt, ntot, i, k, copies;
+    int state = (flags & VAE_TRAINING_STATE) != 0, nt, ntot, i, k, n, copies;
     vae__st_out *out;
     char *names;
     vae__meta mt;
@@ -4866,29 +4997,32 @@ VAEDEF vae_result vae_model_save(vae_model *m, const char *path, unsigned flags)
     }
     nt = vae_model_tensor_count(m);
     copies = 1 + (state && m->opt_m ? 1 : 0) + (state && m->opt_v ? 1 : 0);
-    ntot = nt * copies;
+    ntot = nt * copies;   /* an upper bound: moments exist only for trained tensors */
     out = (vae__st_out *)VAE_MALLOC(sizeof(vae__st_out) * (size_t)ntot + 1);
     names = (char *)VAE_MALLOC((size_t)ntot * (2 * VAE_NAME_MAX + 16) + 1);
     if (!out || !names) {
         VAE_FREE(out); VAE_FREE(names);
         return vae__fail(m->error, VAE_ERROR_OUT_OF_MEMORY, "save: out of memory");
     }
-    for (k = 0; k < copies; k++) {
+    for (k = 0, n = 0; k < copies; k++) {
         const float *block = k == 0 ? m->params : (k == 1 && m->opt_m) ? m->opt_m : m->opt_v;
         const char *prefix = k == 0 ? "" : block == m->opt_m ? "optim.m." : "optim.v.";
         for (i = 0; i < nt; i++) {
             vae_tensor_info t;
-            vae__st_out *o = &out[k * nt + i];
-            char *nm = names + (size_t)(k * nt + i) * (2 * VAE_NAME_MAX + 16);
+            vae__st_out *o = &out[n];
+            char *nm = names + (size_t)n * (2 * VAE_NAME_MAX + 16);
             int d;
             vae_model_tensor(m, i, &t);
+            if (k && t.is_state) continue;
             snprintf(nm, 2 * VAE_NAME_MAX + 16, "%s%s", prefix, t.name);
             memset(o, 0, sizeof *o);
             o->name = nm; o->dtype = VAE__DT_F32; o->ndim = t.ndim;
             for (d = 0; d < t.ndim; d++) o->shape[d] = (uint64_t)t.shape[d];
-            o->data = block + (t.data - m->params);
+            o->data = t.is_state ? t.data : block + (t.data - m->params);
+            n++;
         }
     }
+    ntot = n;
     vae__meta_build(m, state, &mt);
     vae__meta_fmt(&mt, "checksum", "crc32:%08lx", (unsigned long)vae__ckpt_crc(mt.key, mt.val, mt.n, out, ntot, NULL, 0));
     if (vae__st_save(path, out, ntot, mt.key, mt.val, mt.n, m->error) != 0) r = VAE_ERROR_IO;
@@ -5039,8 +5173,9 @@ static vae_result vae__load_from(vae_model *m, const vae__st *st, size_t file_si
             vae_tensor_info t;
             char name[2 * VAE_NAME_MAX + 16];
             vae_model_tensor(m, i, &t);
+            if (k && t.is_state) continue;
             snprintf(name, sizeof name, "%s%s", prefix, t.name);
-            if ((r = vae__tensor_take(m, st, name, &t, block + (t.data - m->params))) != VAE_OK) return r;
+            if ((r = vae__tensor_take(m, st, name, &t, t.is_state ? t.data : block + (t.data - m->params))) != VAE_OK) return r;
             matched++;
         }
     }

@@ -31,7 +31,7 @@ static const char *usage =
     "usage: vae <command> [options]\n"
     "\n"
     "commands:\n"
-    "  train   --data DIR|shapes --out FILE [--model mlp --hidden 400 --latent 20 | --arch TEXT]\n"
+    "  train   --data DIR|shapes --out FILE [--model mlp|conv --hidden 400 --latent 20 | --arch TEXT]\n"
     "          [--epochs 10 --batch 128 --lr 1e-3 --optim adam|adamw|sgd --beta 1 --beta-warmup 0\n"
     "           --loss bce|mse --clip 0 --wd 0 --momentum 0 --seed 1 --threads 1 --resume FILE]\n"
     "          --epochs counts the epochs to run now; with --resume, training continues bit-exactly\n"
@@ -39,7 +39,7 @@ static const char *usage =
     "  sample  FILE -o out.png [-n 64 --seed 1]              draws from the prior\n"
     "  recon   FILE --data DIR|shapes -o out.png [-n 16]     originals above reconstructions\n"
     "  interp  FILE --data DIR|shapes -o out.png [-n 6 --steps 10]   latent interpolation\n"
-    "  info    FILE | --model NAME [--hidden --latent] | --arch TEXT   layer table, ends: params <N>\n"
+    "  info    FILE | --model NAME [--hidden --latent --channels] | --arch TEXT   layer table, ends: params <N>\n"
     "\n"
     "DIR holds MNIST or Fashion-MNIST IDX files (gzipped or not); 'shapes' is built in.\n";
 
@@ -70,7 +70,7 @@ static double now(void)
 /* Options: every value is checked before anything is read or written. */
 typedef struct opts {
     const char *cmd, *file, *data, *out, *model, *arch, *resume, *loss, *optim;
-    int epochs, batch, hidden, latent, threads, n, steps, beta_warmup;
+    int epochs, batch, hidden, latent, threads, n, steps, beta_warmup, channels;
     double lr, beta, clip, wd, momentum;
     uint64_t seed;
     int set_hyper;      /* a hyperparameter flag was given (refused with --resume) */
@@ -120,6 +120,7 @@ static void parse(opts *o, int argc, char **argv)
         else if (FLAG("--batch")) o->batch = (int)parse_int(a, v, 1, 65536);
         else if (FLAG("--hidden")) o->hidden = (int)parse_int(a, v, 1, 65536);
         else if (FLAG("--latent")) o->latent = (int)parse_int(a, v, 1, 65536);
+        else if (FLAG("--channels")) o->channels = (int)parse_int(a, v, 1, 4);
         else if (FLAG("--threads")) o->threads = (int)parse_int(a, v, 1, 256);
         else if (FLAG("-n")) o->n = (int)parse_int(a, v, 1, 4096);
         else if (FLAG("--steps")) o->steps = (int)parse_int(a, v, 2, 64);
@@ -136,16 +137,23 @@ static void parse(opts *o, int argc, char **argv)
     }
 }
 
-/* 'shapes' or a directory of IDX files */
-static void load_data(vae_data *d, const char *src, vae_split split)
+/* 'shapes' (size x size) or a directory of IDX files */
+static void load_data(vae_data *d, const char *src, vae_split split, int size)
 {
     vae_result r;
     if (!src) die("--data is required (a directory of IDX files, or 'shapes')");
     if (strcmp(src, "shapes") == 0)
-        r = vae_data_shapes(d, split == VAE_SPLIT_TRAIN ? 20000 : 2000, 28, 1, split);
+        r = vae_data_shapes(d, split == VAE_SPLIT_TRAIN ? 20000 : 2000, size, 1, split);
     else
         r = vae_data_load(d, src, split);
     if (r != VAE_OK) die("%s", d->error);
+}
+
+/* The built-in shapes are drawn at the model's size: 28 for the MLP, 32 for the conv preset. */
+static int shapes_size(const opts *o, const vae_model *m)
+{
+    if (m && m->layers) return m->in_h;
+    return o->model && strcmp(o->model, "conv") == 0 ? 32 : 28;
 }
 
 static void load_model(vae_model *m, const char *path, int batch, int threads, unsigned flags)
@@ -209,17 +217,18 @@ static void cmd_train(opts *o)
     vae_model m;
     int e;
     if (!o->out) die("train: --out FILE is required");
-    load_data(&tr, o->data, VAE_SPLIT_TRAIN);
-    load_data(&te, o->data, VAE_SPLIT_TEST);
     if (o->resume) {
         if (o->set_hyper || o->model || o->arch || o->hidden || o->latent)
             die("train: --resume continues with the checkpoint's model and hyperparameters; drop the other model and optimizer flags");
         load_model(&m, o->resume, o->batch, o->threads, VAE_LOAD_TRAINING_STATE);
         if (o->batch && o->batch != m.cfg.batch) die("train: --resume keeps the checkpoint's batch size %d", m.cfg.batch);
+        load_data(&tr, o->data, VAE_SPLIT_TRAIN, shapes_size(o, &m));
+        load_data(&te, o->data, VAE_SPLIT_TEST, shapes_size(o, &m));
     } else {
-        vae_config c = vae_config_default();
+        vae_config c;
         char arch[VAE_ARCH_MAX];
         vae_result r;
+        if (vae_config_preset(&c, o->model ? o->model : "mlp") != VAE_OK) die("train: unknown model '%s' (presets: mlp, conv)", o->model);
         if (o->batch) c.batch = o->batch;
         if (o->lr >= 0) c.lr = (float)o->lr;
         if (o->beta >= 0) c.beta = (float)o->beta;
@@ -239,10 +248,12 @@ static void cmd_train(opts *o)
             else die("--optim must be adam, adamw or sgd, not '%s'", o->optim);
         }
         c.seed = o->seed; c.threads = o->threads;
+        load_data(&tr, o->data, VAE_SPLIT_TRAIN, shapes_size(o, NULL));
+        load_data(&te, o->data, VAE_SPLIT_TEST, shapes_size(o, NULL));
         if (o->arch && (o->model || o->hidden || o->latent)) die("train: give either --arch or --model, not both");
         if (o->arch) snprintf(arch, sizeof arch, "%s", o->arch);
         else if (vae_arch_preset(arch, sizeof arch, o->model ? o->model : "mlp", tr.c, tr.h, tr.w, o->hidden, o->latent) != VAE_OK)
-            die("train: unknown model '%s' (presets: mlp)", o->model);
+            die("train: model '%s' does not fit %dx%dx%d data (conv needs square sides divisible by 8)", o->model ? o->model : "mlp", tr.c, tr.h, tr.w);
         if ((r = vae_model_init(&m, arch, &c, 0)) != VAE_OK) die("%s", m.error);
     }
     if (tr.c != m.in_c || tr.h != m.in_h || tr.w != m.in_w)
@@ -277,7 +288,7 @@ static void cmd_eval(opts *o)
     vae_data te;
     vae_stats s;
     load_model(&m, o->file, o->batch ? o->batch : 500, o->threads, 0);
-    load_data(&te, o->data, VAE_SPLIT_TEST);
+    load_data(&te, o->data, VAE_SPLIT_TEST, shapes_size(o, &m));
     if (vae_model_evaluate_data(&m, &te, 0, &s) != VAE_OK) die("%s", m.error);
     printf("%d test images, %s loss, beta %g: loss %.4f\n", s.images, m.cfg.loss == VAE_LOSS_BCE ? "bce" : "mse", m.cfg.beta, s.loss);
     printf("nelbo %.4f recon %.4f kl %.4f\n", s.recon + s.kl, s.recon, s.kl);
@@ -309,7 +320,7 @@ static void cmd_recon(opts *o)
     int n = o->n ? o->n : 16;
     if (!o->out) die("recon: -o out.png is required");
     load_model(&m, o->file, 0, o->threads, VAE_INFERENCE);
-    load_data(&te, o->data, VAE_SPLIT_TEST);
+    load_data(&te, o->data, VAE_SPLIT_TEST, shapes_size(o, &m));
     if (n > te.n) n = te.n;
     img = (float *)malloc(sizeof(float) * 2 * (size_t)n * m.in_size);
     if (!img) die("out of memory");
@@ -327,7 +338,7 @@ static void cmd_interp(opts *o)
     float *img, *x, *mu;
     if (!o->out) die("interp: -o out.png is required");
     load_model(&m, o->file, 0, o->threads, VAE_INFERENCE);
-    load_data(&te, o->data, VAE_SPLIT_TEST);
+    load_data(&te, o->data, VAE_SPLIT_TEST, shapes_size(o, &m));
     if (2 * pairs > te.n) pairs = te.n / 2;
     img = (float *)malloc(sizeof(float) * (size_t)pairs * cols * m.in_size);
     x = (float *)malloc(sizeof(float) * 2 * (size_t)m.in_size);
@@ -363,8 +374,11 @@ static void cmd_info(opts *o)
         c.batch = 1;
         if (o->arch) snprintf(arch, sizeof arch, "%s", o->arch);
         else if (!o->model) die("info: give a checkpoint FILE, --model NAME or --arch TEXT");
-        else if (vae_arch_preset(arch, sizeof arch, o->model, 1, 28, 28, o->hidden, o->latent) != VAE_OK)
-            die("info: unknown model '%s' (presets: mlp)", o->model);
+        else {
+            int conv = strcmp(o->model, "conv") == 0, ch = o->channels ? o->channels : conv ? 3 : 1, size = conv ? 32 : 28;
+            if (vae_arch_preset(arch, sizeof arch, o->model, ch, size, size, o->hidden, o->latent) != VAE_OK)
+                die("info: unknown model '%s' (presets: mlp, conv)", o->model);
+        }
         c.loss = VAE_LOSS_MSE;   /* the loss does not change the table; MSE accepts any decoder */
         if (vae_model_init(&m, arch, &c, VAE_INFERENCE) != VAE_OK) die("%s", m.error);
     }

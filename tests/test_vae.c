@@ -969,6 +969,121 @@ static void test_ckpt_atomic(void)
     remove(path);
 }
 
+/* ---------------------------------------------------------------- batchnorm, presets */
+
+static void test_batchnorm(void)
+{
+    enum { N = 3, C = 2, HW = 5 };
+    vae_config c = vae_config_default();
+    vae_model m;
+    vae_layer *l;
+    float x[N * C * HW], dy[N * C * HW], dx[N * C * HW], y2[N * C * HW];
+    double worst = 0, stat = 0;
+    int ch, i, j, v;
+    c.batch = N;
+    CHECK(vae_model_init(&m, "input(2,5,1) batchnorm:bn flatten linear(2) sample linear(10) reshape(2,5,1) sigmoid", &c, 0) == VAE_OK, "init %s", m.error);
+    if (!m.layers) return;
+    l = &m.layers[1];
+    fill_uniform(x, sizeof x / 4, -2, 3, 81); fill_uniform(dy, sizeof dy / 4, -1, 1, 82);
+    fill_uniform(l->weight, 2 * C, 0.5f, 1.5f, 83);
+    vae__bn_forward(l, l->y, x, N, 1);
+    /* running statistics after one step from (0, 1): momentum 0.1, unbiased variance */
+    for (ch = 0; ch < C; ch++) {
+        double s = 0, q = 0;
+        for (i = 0; i < N; i++) for (j = 0; j < HW; j++) s += x[(i * C + ch) * HW + j];
+        s /= N * HW;
+        for (i = 0; i < N; i++) for (j = 0; j < HW; j++) q += (x[(i * C + ch) * HW + j] - s) * (x[(i * C + ch) * HW + j] - s);
+        stat = fmax(stat, fabs(l->state[ch] - 0.1 * s));
+        stat = fmax(stat, fabs(l->state[C + ch] - (0.9 + 0.1 * q / (N * HW - 1))));
+        for (i = 0; i < N; i++) for (j = 0; j < HW; j++) {
+            double want = (x[(i * C + ch) * HW + j] - s) / sqrt(q / (N * HW) + 1e-5) * l->weight[ch] + l->bias[ch];
+            stat = fmax(stat, fabs(want - l->y[(i * C + ch) * HW + j]));
+        }
+    }
+    CHECK(stat < 1e-5, "batch statistics and running statistics off by %g", stat);
+    /* gradients in training mode against central differences of sum(dy * y) */
+    vae__bn_backward(l, dx, dy, x, N);
+    for (v = 0; v < 2; v++) {
+        float *var = v ? l->weight : x, *grad = v ? l->dweight : dx;
+        int cnt = v ? 2 * C : N * C * HW;
+        for (i = 0; i < cnt; i++) {
+            float keep = var[i], h = 1e-2f;
+            double f[2];
+            int sgn;
+            for (sgn = 0; sgn < 2; sgn++) {
+                double tot = 0;
+                var[i] = keep + (sgn ? -h : h);
+                vae__bn_forward(l, y2, x, N, 1);
+                for (j = 0; j < N * C * HW; j++) tot += (double)dy[j] * y2[j];
+                f[sgn] = tot;
+            }
+            var[i] = keep;
+            worst = fmax(worst, fabs((f[0] - f[1]) / (2 * h) - grad[i]));
+        }
+    }
+    CHECK(worst < 2e-3, "batchnorm training-mode gradient off by %g", worst);
+    /* eval mode normalises with the running statistics */
+    vae__bn_forward(l, y2, x, N, 0);
+    worst = 0;
+    for (ch = 0; ch < C; ch++)
+        for (i = 0; i < N; i++) for (j = 0; j < HW; j++) {
+            int q = (i * C + ch) * HW + j;
+            double want = (x[q] - l->state[ch]) / sqrt(l->state[C + ch] + 1e-5) * l->weight[ch] + l->bias[ch];
+            worst = fmax(worst, fabs(want - y2[q]));
+        }
+    CHECK(worst < 1e-5, "eval mode off by %g", worst);
+    vae_model_free(&m);
+}
+
+/* Seed 002's ConvolutionalVAE: parameter counts from the seed, state_dict names, one
+   training step with its setup, and a checkpoint round trip with the running statistics. */
+static void test_preset_conv(void)
+{
+    char arch[VAE_ARCH_MAX];
+    vae_config c;
+    vae_model m, r;
+    int i;
+    const char *path = tmp_path("conv.safetensors");
+    CHECK(vae_config_preset(&c, "conv") == VAE_OK && c.loss == VAE_LOSS_MSE && c.optim == VAE_OPTIM_ADAMW && c.batch == 32, "preset config");
+    c.batch = 2;
+    vae_arch_preset(arch, sizeof arch, "conv", 3, 32, 32, 0, 0);
+    CHECK(vae_model_init(&m, arch, &c, VAE_INFERENCE) == VAE_OK && m.nparams == 4032643, "3x32x32 has 4,032,643 parameters, got %zu", m.nparams);
+    CHECK(m.nstate == 4 * (96 + 192 + 384 + 192 + 96), "batchnorm state for 5 layers");
+    vae_model_free(&m);
+    vae_arch_preset(arch, sizeof arch, "conv", 1, 32, 32, 0, 0);
+    CHECK(vae_model_init(&m, arch, &c, 0) == VAE_OK, "1x32x32: %s", m.error);
+    if (!m.layers) return;
+    CHECK(m.nparams == 4029185, "1x32x32 has 4,029,185 parameters, got %zu", m.nparams);
+    {
+        static const char *names[] = { "encoder.0.weight", "encoder.2.running_mean", "encoder.10.weight", "decoder.2.weight", "decoder.7.running_var", "decoder.8.bias" };
+        int k, found = 0, nt = vae_model_tensor_count(&m);
+        for (k = 0; k < nt; k++) {
+            vae_tensor_info t;
+            vae_model_tensor(&m, k, &t);
+            for (i = 0; i < 6; i++) found += strcmp(t.name, names[i]) == 0;
+        }
+        CHECK(found == 6, "state_dict names present (%d of 6)", found);
+    }
+    {
+        static float x[2 * 32 * 32];
+        vae_stats st;
+        fill_uniform(x, sizeof x / 4, 0, 1, 91);
+        CHECK(vae_model_train_step(&m, x, 2, &st) == VAE_OK && isfinite(st.loss), "a training step: %s", m.error);
+        CHECK(m.layers[3].state[0] != 0.0f, "running mean moved");
+    }
+    CHECK(vae_model_save(&m, path, VAE_SAVE_TRAINING_STATE) == VAE_OK, "save: %s", m.error);
+    CHECK(vae_model_load(&r, path, 0, 0, VAE_LOAD_TRAINING_STATE) == VAE_OK, "load: %s", r.error);
+    if (r.layers) {
+        int k, same = 1;
+        for (k = 0; k < r.nlayers; k++)
+            if (r.layers[k].op == VAE_OP_BATCHNORM)
+                same &= memcmp(r.layers[k].state, m.layers[k].state, sizeof(float) * 2 * r.layers[k].c) == 0;
+        CHECK(same && memcmp(m.params, r.params, sizeof(float) * m.nparams) == 0, "weights and running statistics survive");
+    }
+    vae_model_free(&m); vae_model_free(&r);
+    remove(path);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc; (void)argv;
@@ -983,6 +1098,7 @@ int main(int argc, char **argv)
     run("model: whole-loss finite differences", test_model_gradients);
     run("conv, convt: im2col vs direct loops, finite differences", test_conv_layers);
     run("conv model: whole-loss finite differences", test_conv_model_gradients);
+    run("batchnorm: statistics, gradients, eval mode", test_batchnorm);
     run("loss: BCE, MSE and KL vs closed forms", test_loss_closed_form);
     run("loss: BCE from logits at +-200", test_bce_extreme_logits);
     run("optim: SGD, Adam, AdamW vs hand-computed", test_optimizers);
@@ -997,6 +1113,7 @@ int main(int argc, char **argv)
     run("ckpt: interrupted save keeps the old file", test_ckpt_atomic);
     run("train: MLP on shapes, loss halves", test_train_shapes);
     run("train: conv VAE on shapes, loss halves", test_conv_model);
+    run("preset conv (seed 002): counts, names, a step, checkpoint", test_preset_conv);
     printf("%d passed, %d failed\n", t_pass, t_fail);
     return t_fail ? 1 : 0;
 }
