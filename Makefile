@@ -48,8 +48,10 @@ $(B)/gemm_bench: tests/test_gemm.c $(DEPS) | $(B)
 # Benchmarks are not tests: they print numbers and never fail on a time.
 bench: $(B)/train_bench $(B)/gemm_bench
 	$(B)/gemm_bench bench 5
-	sh bench/compare_torch.sh 1 5
-	sh bench/compare_torch.sh 2 3
+	sh bench/compare_torch.sh 1 5 mlp
+	sh bench/compare_torch.sh 2 3 mlp
+	sh bench/compare_torch.sh 1 3 conv
+	sh bench/compare_torch.sh 2 3 conv
 
 demo: $(B)/vae
 	$(B)/vae train --data shapes --epochs 25 --batch 64 --latent 16 --hidden 400 --threads 2 --out $(B)/demo.safetensors
