@@ -5099,9 +5099,10 @@ static vae_result vae__tensor_take(vae_model *m, const vae__st *st, const char *
         return vae__fail(m->error, VAE_ERROR_MISMATCH, "checkpoint: tensor '%s' has shape [%s], the model needs [%s]", name, got, want);
     }
     memcpy(dst, f->data, n * sizeof(float));
-#ifdef VAE__BIG_ENDIAN
-#error "big-endian hosts need a byte swap here"
-#endif
+    if (vae__is_big_endian()) {   /* the file is little-endian */
+        unsigned char *b = (unsigned char *)dst, t;
+        for (i = 0; i < n; i++, b += 4) { t = b[0]; b[0] = b[3]; b[3] = t; t = b[1]; b[1] = b[2]; b[2] = t; }
+    }
     for (i = 0; i < n; i++)
         if (!isfinite(dst[i])) return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: tensor '%s' holds NaN or Inf", name);
     return VAE_OK;
