@@ -5058,10 +5058,10 @@ static int vae__meta_enum(const vae__st *st, const char *key, const char **names
 
 static int vae__meta_config(const vae__st *st, vae_config *c, char *err)
 {
-    double x[13];
+    double x[12];
     int e[3];
-    static const char *keys[13] = { "beta", "beta_warmup", "logvar_clamp", "lr", "beta1", "beta2", "eps",
-                                    "momentum", "weight_decay", "clip", "batch", "seed", "" };
+    static const char *keys[12] = { "beta", "beta_warmup", "logvar_clamp", "lr", "beta1", "beta2", "eps",
+                                    "momentum", "weight_decay", "clip", "batch", "seed" };
     static const double hi[12] = { 1e6, 2e9, 1e4, 1e6, 1, 1, 1, 1, 1e3, 1e30, 1048576, 18446744073709551615.0 };
     int i;
     for (i = 0; i < 12; i++) if (vae__meta_num(st, keys[i], 0, hi[i], &x[i], err)) return -1;
