@@ -3020,6 +3020,14 @@ static void vae__bias_rows(float *y, const float *b, int rows, size_t len)
     for (r = 0; r < rows; r++) for (j = 0; j < len; j++) y[(size_t)r * len + j] = b ? b[r] : 0.0f;
 }
 
+/* db[r] += sum of row r of dy (rows, len): the bias gradient of one image's channels. */
+static void vae__bias_grad_rows(float *db, const float *dy, int rows, size_t len)
+{
+    int r;
+    size_t j;
+    for (r = 0; r < rows; r++) { float sum = 0; for (j = 0; j < len; j++) sum += dy[(size_t)r * len + j]; db[r] += sum; }
+}
+
 /* Conv2d, one image at a time: y (n, OC, OH, OW), x (n, C, H, W), w (OC, C, k, k), b (OC).
    y_i = w * im2col(x_i) + b. cols holds one image's im2col matrix. */
 static void vae__conv_forward(const vae__gemm_ctx *g, const vae_layer *l, float *y, const float *x, int n, float *cols)
@@ -3040,15 +3048,15 @@ static void vae__conv_forward(const vae__gemm_ctx *g, const vae_layer *l, float 
 static void vae__conv_backward(const vae__gemm_ctx *g, const vae_layer *l, float *dx, const float *dy, const float *x,
                                int n, float *cols, float *dcols)
 {
-    int C = l->in_c, OC = l->c, K = C * l->k * l->k, i, o;
-    size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w, j;
+    int C = l->in_c, OC = l->c, K = C * l->k * l->k, i;
+    size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w;
     int one = vae__conv_is_1x1(l);
     if (l->dbias) memset(l->dbias, 0, sizeof(float) * OC);
     for (i = 0; i < n; i++) {
         const float *dyi = dy + (size_t)i * OC * P, *col = x + i * in;
         if (!one) { vae__im2col(cols, col, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w); col = cols; }
         vae__gemm(g, 0, 1, OC, K, (int)P, 1.0f, dyi, (int)P, col, (int)P, i ? 1.0f : 0.0f, l->dweight, K);
-        if (l->dbias) for (o = 0; o < OC; o++) { float sum = 0; for (j = 0; j < P; j++) sum += dyi[o * P + j]; l->dbias[o] += sum; }
+        if (l->dbias) vae__bias_grad_rows(l->dbias, dyi, OC, P);
         if (dx) {
             float *dxi = dx + i * in;
             if (one) { vae__gemm(g, 1, 0, K, (int)P, OC, 1.0f, l->weight, K, dyi, (int)P, 0.0f, dxi, (int)P); continue; }
@@ -3078,14 +3086,14 @@ static void vae__convt_forward(const vae__gemm_ctx *g, const vae_layer *l, float
 static void vae__convt_backward(const vae__gemm_ctx *g, const vae_layer *l, float *dx, const float *dy, const float *x,
                                 int n, float *dcols)
 {
-    int C = l->in_c, OC = l->c, K = OC * l->k * l->k, i, o;
-    size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w, j;
+    int C = l->in_c, OC = l->c, K = OC * l->k * l->k, i;
+    size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w;
     if (l->dbias) memset(l->dbias, 0, sizeof(float) * OC);
     for (i = 0; i < n; i++) {
         const float *dyi = dy + (size_t)i * OC * P, *xi = x + (size_t)i * C * HW;
         vae__im2col(dcols, dyi, OC, l->h, l->w, l->k, l->stride, l->pad, l->in_h, l->in_w);
         vae__gemm(g, 0, 1, C, K, (int)HW, 1.0f, xi, (int)HW, dcols, (int)HW, i ? 1.0f : 0.0f, l->dweight, K);
-        if (l->dbias) for (o = 0; o < OC; o++) { float sum = 0; for (j = 0; j < P; j++) sum += dyi[o * P + j]; l->dbias[o] += sum; }
+        if (l->dbias) vae__bias_grad_rows(l->dbias, dyi, OC, P);
         if (dx) vae__gemm(g, 0, 0, C, (int)HW, K, 1.0f, l->weight, K, dcols, (int)HW, 0.0f, dx + (size_t)i * C * HW, (int)HW);
     }
 }
@@ -3451,9 +3459,18 @@ static void vae__stats_merge(vae_stats *acc, const vae_stats *s)
     acc->images = n;
 }
 
+/* The loss of k images already in the input layer (targets x), in eval mode, added to acc. */
+static void vae__evaluate_batch(vae_model *m, const float *x, int k, vae_rng *rng, vae_stats *acc)
+{
+    vae_stats st;
+    vae__forward(m, 1, vae__loss_layers(m), k, rng, 0);
+    vae__loss(m, x, k, m->cfg.beta, &st, 0);
+    vae__stats_merge(acc, &st);
+}
+
 VAEDEF vae_result vae_model_evaluate(vae_model *m, const float *x, int n, vae_rng *rng, vae_stats *out)
 {
-    vae_stats acc, st;
+    vae_stats acc;
     int done, k;
     vae_result r;
     if ((r = vae__check_batch(m, x, n, "evaluate")) != VAE_OK) return r;
@@ -3461,9 +3478,7 @@ VAEDEF vae_result vae_model_evaluate(vae_model *m, const float *x, int n, vae_rn
     for (done = 0; done < n; done += k) {
         k = VAE__MIN(n - done, m->cfg.batch);
         memcpy(m->layers[0].y, x + (size_t)done * m->in_size, sizeof(float) * (size_t)k * m->in_size);
-        vae__forward(m, 1, vae__loss_layers(m), k, rng, 0);
-        vae__loss(m, x + (size_t)done * m->in_size, k, m->cfg.beta, &st, 0);
-        vae__stats_merge(&acc, &st);
+        vae__evaluate_batch(m, x + (size_t)done * m->in_size, k, rng, &acc);
     }
     if (out) *out = acc;
     return VAE_OK;
@@ -3625,14 +3640,28 @@ static vae_result vae__data_fits(vae_model *m, const vae_data *d)
     return VAE_OK;
 }
 
-/* Each batch is gathered straight into the input layer's activation, so an epoch needs no
-   memory beyond the model's block and a small index array on the stack. */
+/* Gathers `count` images straight into the input layer's activation: positions first.. of
+   epoch's shuffled order, or file order when epoch < 0. The index list stays small and on
+   the stack, so an epoch needs no memory beyond the model's block. */
+static void vae__gather(vae_model *m, const vae_data *d, uint32_t first, int count, int epoch)
+{
+    uint32_t idx[256];
+    int done, k, i;
+    for (done = 0; done < count; done += k) {
+        k = VAE__MIN(count - done, 256);
+        for (i = 0; i < k; i++) {
+            uint32_t pos = first + (uint32_t)(done + i);
+            idx[i] = epoch < 0 ? pos : vae_shuffle_index(m->cfg.seed, epoch, pos, (uint32_t)d->n);
+        }
+        vae_data_batch(d, idx, k, m->layers[0].y + (size_t)done * m->in_size);
+    }
+}
+
 VAEDEF vae_result vae_model_train_epoch(vae_model *m, const vae_data *d, vae_progress_fn fn, void *user, vae_stats *out)
 {
     vae_progress pr;
     vae_result r;
-    int B = m->cfg.batch, s, i;
-    uint32_t idx[256];
+    int B = m->cfg.batch, s;
     if ((r = vae__data_fits(m, d)) != VAE_OK) return r;
     if (d->n < B) return vae__fail(m->error, VAE_ERROR_INVALID_ARGUMENT, "data set of %d images is smaller than a batch of %d", d->n, B);
     memset(&pr, 0, sizeof pr);
@@ -3640,15 +3669,8 @@ VAEDEF vae_result vae_model_train_epoch(vae_model *m, const vae_data *d, vae_pro
     pr.epoch = m->epoch;
     for (s = 0; s < pr.steps; s++) {
         vae_stats st;
-        float *x = m->layers[0].y;
-        int done, k;
-        /* gather in chunks so the index list stays small and on the stack */
-        for (done = 0; done < B; done += k) {
-            k = VAE__MIN(B - done, 256);
-            for (i = 0; i < k; i++) idx[i] = vae_shuffle_index(m->cfg.seed, m->epoch, (uint32_t)(s * B + done + i), (uint32_t)d->n);
-            vae_data_batch(d, idx, k, x + (size_t)done * m->in_size);
-        }
-        if ((r = vae_model_train_step(m, x, B, &st)) != VAE_OK) return r;
+        vae__gather(m, d, (uint32_t)s * (uint32_t)B, B, m->epoch);
+        if ((r = vae_model_train_step(m, m->layers[0].y, B, &st)) != VAE_OK) return r;
         vae__stats_merge(&pr.running, &st);
         pr.step = s + 1;
         if (fn && fn(user, &pr)) break;
@@ -3663,20 +3685,14 @@ VAEDEF vae_result vae_model_evaluate_data(vae_model *m, const vae_data *d, uint6
     vae_rng rng;
     vae_stats acc;
     vae_result r;
-    int done, k, i;
-    uint32_t idx[256];
+    int done, k;
     if ((r = vae__data_fits(m, d)) != VAE_OK) return r;
     vae_rng_seed(&rng, seed);
     memset(&acc, 0, sizeof acc);
     for (done = 0; done < d->n; done += k) {
-        vae_stats st;
-        float *x = m->layers[0].y;
-        k = VAE__MIN(VAE__MIN(d->n - done, m->cfg.batch), 256);
-        for (i = 0; i < k; i++) idx[i] = (uint32_t)(done + i);
-        vae_data_batch(d, idx, k, x);
-        vae__forward(m, 1, vae__loss_layers(m), k, &rng, 0);
-        vae__loss(m, x, k, m->cfg.beta, &st, 0);
-        vae__stats_merge(&acc, &st);
+        k = VAE__MIN(d->n - done, m->cfg.batch);
+        vae__gather(m, d, (uint32_t)done, k, -1);
+        vae__evaluate_batch(m, m->layers[0].y, k, &rng, &acc);
     }
     if (out) *out = acc;
     return VAE_OK;
