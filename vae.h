@@ -237,6 +237,11 @@ typedef struct vae_model {
     int64_t    step;              /* optimizer steps taken                                   */
     int        epoch;             /* epochs completed (the data-order state)                */
     vae_rng    rng;               /* sampling noise during training                         */
+    const float *noise;           /* NULL, or fixed eps for the sample layer: wherever the model
+                                     would draw eps from a generator (training, evaluate with an
+                                     rng), image i of every forward batch takes noise[i*latent ..
+                                     i*latent+latent) instead. cfg.batch x latent floats, owned
+                                     by the caller. For tests against PyTorch with the same eps. */
     float      last_grad_norm;
     void      *memory;
     size_t     memory_size;
@@ -280,7 +285,8 @@ typedef enum vae_split { VAE_SPLIT_TRAIN = 0, VAE_SPLIT_TEST, VAE_SPLIT_COUNT } 
 
 typedef struct vae_data {
     int            n, c, h, w;
-    unsigned char *pixels;        /* (n, c, h, w), 0..255 */
+    unsigned char *pixels;        /* (n, c, h, w), 0..255, or NULL when values holds the images */
+    float         *values;        /* (n, c, h, w) floats taken as they are (F32 safetensors), or NULL */
     unsigned char *labels;        /* n, or NULL            */
     char           error[VAE_ERROR_SIZE];
 } vae_data;
@@ -321,6 +327,23 @@ VAEDEF vae_result vae_model_save(vae_model *m, const char *path, unsigned flags)
 /* Builds the model the file describes. batch and threads > 0 override the saved values
    (they change speed and memory, never results). */
 VAEDEF vae_result vae_model_load(vae_model *m, const char *path, int batch, int threads, unsigned flags);
+/* Loads weights by tensor name into an existing model (vae_model_init from a preset or an
+   architecture text): a bare PyTorch state_dict saved as safetensors, or a vae.h checkpoint.
+   Every model tensor must be in the file, F32, with the model's shape; any other tensor is an
+   error, except BatchNorm's "<name>.num_batches_tracked" (I64, shape [] or [1]; its value is
+   not used) and, in a vae.h checkpoint, the optimizer moments "optim.*". Errors
+   (VAE_ERROR_MISMATCH for a missing, extra, mis-shaped or mistyped tensor) name the tensor, and
+   leave the model unchanged. Optimizer state, step and epoch are left as they are. */
+VAEDEF vae_result vae_model_load_weights(vae_model *m, const char *path);
+
+/* F32 tensors to a safetensors file, atomically: t[i].name, ndim (1..4), shape and data. */
+VAEDEF vae_result vae_tensors_save(const char *path, const vae_tensor_info *t, int n, char *err);
+
+/* A tensor of a safetensors file as a data set (numpy and PyTorch users: N x C x H x W).
+   name NULL means "images", which must have 4 dims; another name may also have 2 (N x C,
+   read as C x 1 x 1: latents). U8 values are divided by 255 (pixels), F32 values are taken as
+   they are (values) and must be finite. Other tensors in the file are ignored. */
+VAEDEF vae_result vae_data_load_safetensors(vae_data *d, const char *path, const char *name);
 
 /* MNIST / Fashion-MNIST IDX files, gzipped or not. */
 VAEDEF vae_result vae_data_load_idx(vae_data *d, const char *images_path, const char *labels_path);
@@ -3192,15 +3215,17 @@ static void vae__act_backward(vae_op op, float alpha, float *VAE__RESTRICT dx, c
 
 /* The reparameterisation z = mu + exp(lv/2) * eps.
    x (n, 2, L): each image holds mu then log-variance; z (n, L); eps (n, L).
-   clamp > 0 clamps log-variance first (seed 000). eps comes from rng, or is 0 if rng is NULL. */
-static void vae__sample_forward(float *z, float *eps, const float *x, int n, int L, float clamp, vae_rng *rng)
+   clamp > 0 clamps log-variance first (seed 000). eps comes from rng, or is 0 if rng is NULL;
+   a fixed noise (n, L) replaces the draws from rng (vae_model.noise). */
+static void vae__sample_forward(float *z, float *eps, const float *x, int n, int L, float clamp, vae_rng *rng,
+                                const float *noise)
 {
     int i, j;
     for (i = 0; i < n; i++) {
         const float *mu = x + (size_t)i * 2 * L, *lv = mu + L;
         for (j = 0; j < L; j++) {
             float v = clamp > 0 ? VAE__MIN(VAE__MAX(lv[j], -clamp), clamp) : lv[j];
-            float e = rng ? vae_rng_normal(rng) : 0.0f;
+            float e = !rng ? 0.0f : noise ? noise[(size_t)i * L + j] : vae_rng_normal(rng);
             eps[(size_t)i * L + j] = e;
             z[(size_t)i * L + j] = mu[j] + expf(0.5f * v) * e;
         }
@@ -3264,7 +3289,7 @@ static void vae__forward(vae_model *m, int from, int to, int n, vae_rng *rng, in
         case VAE_OP_BATCHNORM: vae__bn_forward(l, l->y, p->y, n, train); break;
         case VAE_OP_CONVT: vae__convt_forward(&g, l, l->y, p->y, n, m->cols); break;
         case VAE_OP_SAMPLE:
-            vae__sample_forward(l->y, l->aux, p->y, n, (int)vae__layer_size(l), l->alpha, rng);
+            vae__sample_forward(l->y, l->aux, p->y, n, (int)vae__layer_size(l), l->alpha, rng, m->noise);
             break;
         default:
             vae__act_forward(l->op, l->alpha, l->y, p->y, (size_t)n * vae__layer_size(l));
@@ -3625,15 +3650,17 @@ VAEDEF void vae_data_batch(const vae_data *d, const uint32_t *idx, int count, fl
     size_t size = (size_t)d->c * d->h * d->w, j;
     int i;
     for (i = 0; i < count; i++) {
-        const unsigned char *p = d->pixels + (size_t)idx[i] * size;
+        const unsigned char *p;
         float *o = out + (size_t)i * size;
+        if (d->values) { memcpy(o, d->values + (size_t)idx[i] * size, sizeof(float) * size); continue; }
+        p = d->pixels + (size_t)idx[i] * size;
         for (j = 0; j < size; j++) o[j] = p[j] * (1.0f / 255.0f);
     }
 }
 
 static vae_result vae__data_fits(vae_model *m, const vae_data *d)
 {
-    if (!d || !d->pixels || d->n < 1) return vae__fail(m->error, VAE_ERROR_INVALID_ARGUMENT, "data set is empty");
+    if (!d || (!d->pixels && !d->values) || d->n < 1) return vae__fail(m->error, VAE_ERROR_INVALID_ARGUMENT, "data set is empty");
     if (d->c != m->in_c || d->h != m->in_h || d->w != m->in_w)
         return vae__fail(m->error, VAE_ERROR_MISMATCH, "data is %dx%dx%d but the model takes %dx%dx%d",
                          d->c, d->h, d->w, m->in_c, m->in_h, m->in_w);
@@ -4986,7 +5013,7 @@ static uint32_t vae__ckpt_crc(const char *const *key, const char *const *val, in
         last = key[at]; done = 1;
     }
     for (i = 0; i < nt; i++) {
-        size_t bytes = sizeof(float);
+        size_t bytes = vae__st_dtype_size(t[i].dtype);
         for (j = 0; j < t[i].ndim; j++) bytes *= (size_t)t[i].shape[j];
         crc = vae__crc32(crc, (const unsigned char *)t[i].data, bytes);
     }
@@ -5013,7 +5040,8 @@ VAEDEF vae_result vae_model_save(vae_model *m, const char *path, unsigned flags)
     }
     nt = vae_model_tensor_count(m);
     copies = 1 + (state && m->opt_m ? 1 : 0) + (state && m->opt_v ? 1 : 0);
-    ntot = nt * copies;   /* an upper bound: moments exist only for trained tensors */
+    ntot = nt * copies + m->nlayers;   /* an upper bound: moments exist only for trained
+                                          tensors; one num_batches_tracked per batchnorm */
     out = (vae__st_out *)VAE_MALLOC(sizeof(vae__st_out) * (size_t)ntot + 1);
     names = (char *)VAE_MALLOC((size_t)ntot * (2 * VAE_NAME_MAX + 16) + 1);
     if (!out || !names) {
@@ -5036,6 +5064,17 @@ VAEDEF vae_result vae_model_save(vae_model *m, const char *path, unsigned flags)
             for (d = 0; d < t.ndim; d++) o->shape[d] = (uint64_t)t.shape[d];
             o->data = t.is_state ? t.data : block + (t.data - m->params);
             n++;
+            if (!k && t.is_state && m->layers[t.layer].op == VAE_OP_BATCHNORM && t.data != m->layers[t.layer].state) {
+                /* after running_var: PyTorch's num_batches_tracked (I64, shape []), which its
+                   strict load_state_dict requires. vae.h counts optimizer steps, not forward
+                   passes per layer: m->step (0 for a model that was never trained here). */
+                o = &out[n];
+                nm = names + (size_t)n * (2 * VAE_NAME_MAX + 16);
+                snprintf(nm, 2 * VAE_NAME_MAX + 16, "%s.num_batches_tracked", m->layers[t.layer].name);
+                memset(o, 0, sizeof *o);
+                o->name = nm; o->dtype = VAE__DT_I64; o->ndim = 0; o->data = &m->step;
+                n++;
+            }
         }
     }
     ntot = n;
@@ -5095,7 +5134,8 @@ static int vae__meta_config(const vae__st *st, vae_config *c, char *err)
     return 0;
 }
 
-/* Copies one model tensor (or optimizer moment) out of the file, checking dtype and shape. */
+/* Copies one model tensor (or optimizer moment) out of the file, checking dtype and shape.
+   With dst NULL it only checks (dtype, shape, finite values). */
 static vae_result vae__tensor_take(vae_model *m, const vae__st *st, const char *name, const vae_tensor_info *t, float *dst)
 {
     const vae__st_tensor *f = vae__st_find(st, name);
@@ -5113,6 +5153,17 @@ static vae_result vae__tensor_take(vae_model *m, const vae__st *st, const char *
         at = 0; want[0] = 0;
         for (d = 0; d < t->ndim; d++) at += snprintf(want + at, sizeof want - at, "%s%d", d ? "," : "", t->shape[d]);
         return vae__fail(m->error, VAE_ERROR_MISMATCH, "checkpoint: tensor '%s' has shape [%s], the model needs [%s]", name, got, want);
+    }
+    if (!dst) {
+        for (i = 0; i < n; i++) {
+            unsigned char b[4];
+            float v;
+            int k;
+            for (k = 0; k < 4; k++) b[k] = f->data[4 * i + (vae__is_big_endian() ? 3 - k : k)];
+            memcpy(&v, b, 4);
+            if (!isfinite(v)) return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: tensor '%s' holds NaN or Inf", name);
+        }
+        return VAE_OK;
     }
     memcpy(dst, f->data, n * sizeof(float));
     if (vae__is_big_endian()) {   /* the file is little-endian */
@@ -5141,6 +5192,49 @@ static int vae__model_has_tensor(const vae_model *m, const char *name, int state
     return 0;
 }
 
+/* Is name "<batchnorm layer>.num_batches_tracked"? PyTorch's BatchNorm saves that counter. */
+static int vae__is_nbt(const vae_model *m, const char *name)
+{
+    static const char sfx[] = ".num_batches_tracked";
+    size_t len = strlen(name), k = sizeof sfx - 1;
+    int i;
+    if (len <= k || strcmp(name + len - k, sfx) != 0) return 0;
+    for (i = 0; i < m->nlayers; i++)
+        if (m->layers[i].op == VAE_OP_BATCHNORM && strlen(m->layers[i].name) == len - k &&
+            strncmp(m->layers[i].name, name, len - k) == 0)
+            return 1;
+    return 0;
+}
+
+/* num_batches_tracked must be I64 with shape [] (PyTorch) or [1], and not negative. Its value
+   is not used: vae.h writes its optimizer step count there. */
+static vae_result vae__nbt_check(vae_model *m, const vae__st_tensor *f)
+{
+    unsigned char b[8];
+    if (f->dtype != VAE__DT_I64 || !(f->ndim == 0 || (f->ndim == 1 && f->shape[0] == 1)))
+        return vae__fail(m->error, VAE_ERROR_MISMATCH, "checkpoint: tensor '%s' must be I64 of shape [] or [1] (a %s of %d dims)",
+                         f->name, vae__st_dtype_name(f->dtype), f->ndim);
+    memcpy(b, f->data, 8);
+    if (b[7] & 0x80) return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: tensor '%s' is negative", f->name);
+    return VAE_OK;
+}
+
+/* The metadata "checksum" of a vae.h checkpoint against the file's metadata and data. */
+static vae_result vae__ckpt_verify(vae_model *m, const vae__st *st)
+{
+    const char *sum = vae__st_meta(st, "checksum");
+    uint32_t want, got;
+    const unsigned char *data = st->n ? st->t[0].data : NULL;   /* t[] is sorted by offset */
+    size_t len = st->n ? (size_t)(st->t[st->n - 1].end - st->t[0].begin) : 0;
+    if (!sum || strncmp(sum, "crc32:", 6) != 0 || strlen(sum) != 14 || vae__hex32(sum + 6, &want))
+        return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: metadata 'checksum' is missing or malformed");
+    got = vae__ckpt_crc(st->meta_key, st->meta_val, st->nmeta, NULL, 0, data, len);
+    if (got != want)
+        return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: checksum mismatch (file corrupt): stored %08lx, computed %08lx",
+                         (unsigned long)want, (unsigned long)got);
+    return VAE_OK;
+}
+
 static vae_result vae__load_from(vae_model *m, const vae__st *st, size_t file_size, int batch, int threads, unsigned flags)
 {
     char err[VAE_ERROR_SIZE];
@@ -5155,18 +5249,7 @@ static vae_result vae__load_from(vae_model *m, const vae__st *st, size_t file_si
     if (!ver || strcmp(ver, VAE__FORMAT_VERSION) != 0)
         return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: format version '%.20s' is not supported (this is %s)", ver ? ver : "", VAE__FORMAT_VERSION);
     if (!arch) return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: metadata 'arch' is missing");
-    {
-        const char *sum = vae__st_meta(st, "checksum");
-        uint32_t want, got;
-        const unsigned char *data = st->n ? st->t[0].data : NULL;   /* t[] is sorted by offset */
-        size_t len = st->n ? (size_t)(st->t[st->n - 1].end - st->t[0].begin) : 0;
-        if (!sum || strncmp(sum, "crc32:", 6) != 0 || strlen(sum) != 14 || vae__hex32(sum + 6, &want))
-            return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: metadata 'checksum' is missing or malformed");
-        got = vae__ckpt_crc(st->meta_key, st->meta_val, st->nmeta, NULL, 0, data, len);
-        if (got != want)
-            return vae__fail(m->error, VAE_ERROR_FORMAT, "checkpoint: checksum mismatch (file corrupt): stored %08lx, computed %08lx",
-                             (unsigned long)want, (unsigned long)got);
-    }
+    if ((r = vae__ckpt_verify(m, st)) != VAE_OK) return r;
     if (vae__meta_config(st, &c, err)) return vae__fail(m->error, VAE_ERROR_FORMAT, "%s", err);
     if (state && !vae__st_meta(st, "step"))
         return vae__fail(m->error, VAE_ERROR_MISMATCH, "checkpoint: it was saved without its training state, so it cannot resume training");
@@ -5196,11 +5279,18 @@ static vae_result vae__load_from(vae_model *m, const vae__st *st, size_t file_si
             matched++;
         }
     }
-    /* Every file tensor was matched, unless it is training state we were not asked for. */
-    for (i = 0, k = 0; i < st->n; i++) k += !state && strncmp(st->t[i].name, "optim.", 6) == 0;
+    /* Every file tensor was matched, unless it is training state we were not asked for or
+       BatchNorm's num_batches_tracked (checkpoints before it was written lack it). */
+    for (i = 0, k = 0; i < st->n; i++) {
+        if (!state && strncmp(st->t[i].name, "optim.", 6) == 0) k++;
+        else if (vae__is_nbt(m, st->t[i].name)) {
+            if ((r = vae__nbt_check(m, &st->t[i])) != VAE_OK) return r;
+            k++;
+        }
+    }
     if (st->n != matched + k) {
         for (i = 0; i < st->n; i++)
-            if (!vae__model_has_tensor(m, st->t[i].name, state))
+            if (!vae__model_has_tensor(m, st->t[i].name, state) && !vae__is_nbt(m, st->t[i].name))
                 return vae__fail(m->error, VAE_ERROR_MISMATCH, "checkpoint: unexpected tensor '%s'", st->t[i].name);
     }
     if (state) {
@@ -5244,6 +5334,146 @@ VAEDEF vae_result vae_model_load(vae_model *m, const char *path, int batch, int 
     return r;
 }
 
+/* Checks everything first and copies only then, so a refused file leaves the model as it was. */
+static vae_result vae__weights_from(vae_model *m, const vae__st *st)
+{
+    const char *fmt = vae__st_meta(st, "format");
+    int ours = fmt && strcmp(fmt, VAE__FORMAT_NAME) == 0, nt = vae_model_tensor_count(m), i, pass;
+    vae_result r;
+    if (ours && (r = vae__ckpt_verify(m, st)) != VAE_OK) return r;
+    for (i = 0; i < st->n; i++) {
+        const char *nm = st->t[i].name;
+        if (strncmp(nm, "optim.", 6) == 0) {
+            if (ours) continue;   /* a vae.h checkpoint's optimizer moments */
+        } else if (vae__is_nbt(m, nm)) {
+            if ((r = vae__nbt_check(m, &st->t[i])) != VAE_OK) return r;
+            continue;
+        } else if (vae__model_has_tensor(m, nm, 0)) {
+            continue;
+        }
+        return vae__fail(m->error, VAE_ERROR_MISMATCH, "weights: unexpected tensor '%s' (the model has no tensor of that name)", nm);
+    }
+    for (pass = 0; pass < 2; pass++)
+        for (i = 0; i < nt; i++) {
+            vae_tensor_info t;
+            vae_model_tensor(m, i, &t);
+            if ((r = vae__tensor_take(m, st, t.name, &t, pass ? t.data : NULL)) != VAE_OK) return r;
+        }
+    return VAE_OK;
+}
+
+VAEDEF vae_result vae_model_load_weights(vae_model *m, const char *path)
+{
+    unsigned char *buf = NULL;
+    size_t size = 0;
+    vae__st st;
+    vae_result r;
+    char err[VAE_ERROR_SIZE];
+    if (!m) return VAE_ERROR_INVALID_ARGUMENT;
+    if (!m->layers) return vae__fail(m->error, VAE_ERROR_INVALID_ARGUMENT, "load_weights: model not initialised");
+    if (!path) return vae__fail(m->error, VAE_ERROR_INVALID_ARGUMENT, "load_weights: no path");
+    if (vae__file_read(path, &buf, &size, err) != 0) return vae__fail(m->error, VAE_ERROR_IO, "%s", err);
+    if (vae__st_parse(&st, buf, size, err) != 0) {
+        VAE_FREE(buf);
+        return vae__fail(m->error, VAE_ERROR_FORMAT, "%s: %s", path, err);
+    }
+    r = vae__weights_from(m, &st);
+    if (r != VAE_OK) {
+        memcpy(err, m->error, sizeof err);
+        vae__fail(m->error, r, "%s: %s", path, err);
+    }
+    vae__st_free(&st);
+    VAE_FREE(buf);
+    return r;
+}
+
+VAEDEF vae_result vae_tensors_save(const char *path, const vae_tensor_info *t, int n, char *err)
+{
+    vae__st_out *o;
+    int i, d;
+    vae_result r = VAE_OK;
+    if (!path || n < 0 || (n > 0 && !t)) return vae__fail(err, VAE_ERROR_INVALID_ARGUMENT, "tensors_save: no path or tensors");
+    o = (vae__st_out *)VAE_MALLOC(sizeof(vae__st_out) * (size_t)n + 1);
+    if (!o) return vae__fail(err, VAE_ERROR_OUT_OF_MEMORY, "tensors_save: out of memory");
+    for (i = 0; i < n; i++) {
+        memset(&o[i], 0, sizeof o[i]);
+        if (t[i].ndim < 0 || t[i].ndim > 4) { r = vae__fail(err, VAE_ERROR_INVALID_ARGUMENT, "tensors_save: '%s' has %d dims", t[i].name, t[i].ndim); break; }
+        o[i].name = t[i].name; o[i].dtype = VAE__DT_F32; o[i].ndim = t[i].ndim; o[i].data = t[i].data;
+        for (d = 0; d < t[i].ndim; d++) {
+            if (t[i].shape[d] < 0) { r = vae__fail(err, VAE_ERROR_INVALID_ARGUMENT, "tensors_save: '%s' has a negative dim", t[i].name); break; }
+            o[i].shape[d] = (uint64_t)t[i].shape[d];
+        }
+        if (r != VAE_OK) break;
+    }
+    if (r == VAE_OK && vae__st_save(path, o, n, NULL, NULL, 0, err) != 0) r = VAE_ERROR_IO;
+    VAE_FREE(o);
+    return r;
+}
+
+VAEDEF vae_result vae_data_load_safetensors(vae_data *d, const char *path, const char *name)
+{
+    unsigned char *buf = NULL;
+    size_t size = 0, cnt, i;
+    vae__st st;
+    const vae__st_tensor *f;
+    char e[VAE_ERROR_SIZE];
+    vae_result r = VAE_OK;
+    uint64_t dim[4] = { 0, 0, 0, 0 };
+    if (!d) return VAE_ERROR_INVALID_ARGUMENT;
+    memset(d, 0, sizeof *d);
+    if (!path) return vae__fail(d->error, VAE_ERROR_INVALID_ARGUMENT, "data: no path");
+    if (!name) name = "images";
+    if (vae__file_read(path, &buf, &size, e) != 0) return vae__fail(d->error, VAE_ERROR_IO, "%s", e);
+    if (vae__st_parse(&st, buf, size, e) != 0) {
+        VAE_FREE(buf);
+        return vae__fail(d->error, VAE_ERROR_FORMAT, "%s: %s", path, e);
+    }
+    f = vae__st_find(&st, name);
+    if (!f)
+        r = vae__fail(d->error, VAE_ERROR_MISMATCH, "%s: no tensor '%s' (a U8 or F32 tensor N x C x H x W)", path, name);
+    else if (!(f->ndim == 4 || (f->ndim == 2 && strcmp(name, "images") != 0)))
+        r = vae__fail(d->error, VAE_ERROR_MISMATCH, "%s: tensor '%s' has %d dims; it must be N x C x H x W%s", path, name, f->ndim,
+                      strcmp(name, "images") ? " or N x C" : "");
+    else if (f->dtype != VAE__DT_U8 && f->dtype != VAE__DT_F32)
+        r = vae__fail(d->error, VAE_ERROR_MISMATCH, "%s: tensor '%s' is %s; it must be U8 (0..255) or F32", path, name,
+                      vae__st_dtype_name(f->dtype));
+    else {
+        dim[0] = f->shape[0]; dim[1] = f->shape[1];
+        dim[2] = f->ndim == 4 ? f->shape[2] : 1; dim[3] = f->ndim == 4 ? f->shape[3] : 1;
+        if (dim[0] < 1 || dim[0] > 0x7FFFFFFF || dim[1] < 1 || dim[2] < 1 || dim[3] < 1 || dim[1] > VAE__MAX_DIM ||
+            dim[2] > VAE__MAX_DIM || dim[3] > VAE__MAX_DIM || dim[1] * dim[2] * dim[3] > VAE__MAX_ELEMS)
+            r = vae__fail(d->error, VAE_ERROR_MISMATCH, "%s: tensor '%s' of shape [%llu,%llu,%llu,%llu] is empty or too large", path, name,
+                          (unsigned long long)dim[0], (unsigned long long)dim[1], (unsigned long long)dim[2], (unsigned long long)dim[3]);
+    }
+    if (r == VAE_OK) {
+        cnt = (size_t)(dim[0] * dim[1] * dim[2] * dim[3]);   /* the file holds them: no overflow */
+        if (f->dtype == VAE__DT_U8) {
+            d->pixels = (unsigned char *)VAE_MALLOC(cnt);
+            if (d->pixels) memcpy(d->pixels, f->data, cnt);
+        } else {
+            d->values = (float *)VAE_MALLOC(cnt * sizeof(float));
+            if (d->values) {
+                memcpy(d->values, f->data, cnt * sizeof(float));
+                if (vae__is_big_endian()) {
+                    unsigned char *b = (unsigned char *)d->values, t;
+                    for (i = 0; i < cnt; i++, b += 4) { t = b[0]; b[0] = b[3]; b[3] = t; t = b[1]; b[1] = b[2]; b[2] = t; }
+                }
+                for (i = 0; i < cnt && isfinite(d->values[i]); i++) {}
+                if (i < cnt) {
+                    vae_data_free(d);
+                    r = vae__fail(d->error, VAE_ERROR_FORMAT, "%s: tensor '%s' holds NaN or Inf (element %lu)", path, name, (unsigned long)i);
+                }
+            }
+        }
+        if (r == VAE_OK && !d->pixels && !d->values)
+            r = vae__fail(d->error, VAE_ERROR_OUT_OF_MEMORY, "%s: cannot allocate %lu values", path, (unsigned long)cnt);
+        if (r == VAE_OK) { d->n = (int)dim[0]; d->c = (int)dim[1]; d->h = (int)dim[2]; d->w = (int)dim[3]; }
+    }
+    vae__st_free(&st);
+    VAE_FREE(buf);
+    return r;
+}
+
 #endif /* VAE_NO_STDIO */
 
 /* >>data */
@@ -5252,6 +5482,7 @@ VAEDEF void vae_data_free(vae_data *d)
 {
     if (!d) return;
     if (d->pixels) VAE_FREE(d->pixels);
+    if (d->values) VAE_FREE(d->values);
     if (d->labels) VAE_FREE(d->labels);
     memset(d, 0, sizeof *d);
 }

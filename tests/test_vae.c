@@ -196,7 +196,7 @@ static void test_sample_gradients(void)
         double worst = 0;
         vae_rng r;
         vae_rng_seed(&r, 5);
-        vae__sample_forward(z, eps, x, N, L, clamp, &r);
+        vae__sample_forward(z, eps, x, N, L, clamp, &r, NULL);
         vae__sample_backward(dx, dz, x, eps, N, L, clamp, kclamp, kl_w);
         for (i = 0; i < N * 2 * L; i++) {
             double f[2];
