@@ -40,8 +40,16 @@ static const char *usage =
     "  recon   FILE --data DIR|shapes -o out.png [-n 16]     originals above reconstructions\n"
     "  interp  FILE --data DIR|shapes -o out.png [-n 6 --steps 10]   latent interpolation\n"
     "  info    FILE | --model NAME [--hidden --latent --channels] | --arch TEXT   layer table, ends: params <N>\n"
+    "  encode  FILE --data SRC -o latents.safetensors [-n N]   tensors mu and logvar (N x latent,\n"
+    "          or N x C x H x W for spatial latents), from the test split of SRC\n"
+    "  decode  FILE -i latents.safetensors -o out.safetensors|out.png   decodes tensor z if the\n"
+    "          file has one, else mu; out.safetensors holds 'images' (N x C x H x W, F32)\n"
     "\n"
-    "DIR holds MNIST or Fashion-MNIST IDX files (gzipped or not); 'shapes' is built in.\n";
+    "Wherever a checkpoint FILE is taken, --model NAME --weights W.safetensors [--hidden --latent\n"
+    "--channels --size] instead builds the preset and loads a PyTorch state_dict saved as\n"
+    "safetensors (the input shape comes from --data when given); train --weights starts from it.\n"
+    "SRC is a DIR of MNIST or Fashion-MNIST IDX files (gzipped or not), 'shapes' (built in), or a\n"
+    "FILE.safetensors with a tensor 'images' N x C x H x W: U8 is divided by 255, F32 taken as is.\n";
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -69,8 +77,8 @@ static double now(void)
 
 /* Options: every value is checked before anything is read or written. */
 typedef struct opts {
-    const char *cmd, *file, *data, *out, *model, *arch, *resume, *loss, *optim;
-    int epochs, batch, hidden, latent, threads, n, steps, beta_warmup, channels;
+    const char *cmd, *file, *data, *out, *model, *arch, *resume, *loss, *optim, *weights, *in;
+    int epochs, batch, hidden, latent, threads, n, steps, beta_warmup, channels, size;
     double lr, beta, clip, wd, momentum;
     uint64_t seed;
     int set_hyper;      /* a hyperparameter flag was given (refused with --resume) */
@@ -114,6 +122,9 @@ static void parse(opts *o, int argc, char **argv)
         else if (FLAG("--model")) o->model = v;
         else if (FLAG("--arch")) o->arch = v;
         else if (FLAG("--resume")) o->resume = v;
+        else if (FLAG("--weights")) o->weights = v;
+        else if (FLAG("-i") || FLAG("--in")) o->in = v;
+        else if (FLAG("--size")) o->size = (int)parse_int(a, v, 1, 65536);
         else if (FLAG("--loss")) { o->loss = v; o->set_hyper = 1; }
         else if (FLAG("--optim")) { o->optim = v; o->set_hyper = 1; }
         else if (FLAG("--epochs")) o->epochs = (int)parse_int(a, v, 0, 100000);
@@ -137,13 +148,22 @@ static void parse(opts *o, int argc, char **argv)
     }
 }
 
-/* 'shapes' (size x size) or a directory of IDX files */
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* 'shapes' (size x size), a FILE.safetensors with an 'images' tensor (train and test are
+   then the same images), or a directory of IDX files */
 static void load_data(vae_data *d, const char *src, vae_split split, int size)
 {
     vae_result r;
-    if (!src) die("--data is required (a directory of IDX files, or 'shapes')");
+    if (!src) die("--data is required (a directory of IDX files, a FILE.safetensors, or 'shapes')");
     if (strcmp(src, "shapes") == 0)
         r = vae_data_shapes(d, split == VAE_SPLIT_TRAIN ? 20000 : 2000, size, 1, split);
+    else if (ends_with(src, ".safetensors"))
+        r = vae_data_load_safetensors(d, src, "images");
     else
         r = vae_data_load(d, src, split);
     if (r != VAE_OK) die("%s", d->error);
@@ -160,6 +180,55 @@ static void load_model(vae_model *m, const char *path, int batch, int threads, u
 {
     if (!path) die("a checkpoint file is required");
     if (vae_model_load(m, path, batch, threads, flags) != VAE_OK) die("%s", m->error);
+}
+
+/* --model NAME (or --arch TEXT) as a fresh model: the input shape from the data when there is
+   some, else --channels/--size or the preset's usual input. */
+static void build_model(const opts *o, vae_model *m, int batch, unsigned flags, const vae_data *d)
+{
+    vae_config c;
+    char arch[VAE_ARCH_MAX];
+    int conv = o->model && strcmp(o->model, "conv") == 0;
+    int ch = d ? d->c : o->channels ? o->channels : conv ? 3 : 1;
+    int h = d ? d->h : o->size ? o->size : conv ? 32 : 28, w = d ? d->w : h;
+    if (o->arch) {
+        if (o->model) die("give either --arch or --model, not both");
+        c = vae_config_default();
+        snprintf(arch, sizeof arch, "%s", o->arch);
+    } else {
+        if (!o->model) die("give a checkpoint FILE, or --model NAME (or --arch TEXT)");
+        if (vae_config_preset(&c, o->model) != VAE_OK) die("unknown model '%s' (presets: mlp, conv)", o->model);
+        if (vae_arch_preset(arch, sizeof arch, o->model, ch, h, w, o->hidden, o->latent) != VAE_OK)
+            die("model '%s' does not fit %dx%dx%d images (see --channels and --size)", o->model, ch, h, w);
+    }
+    if (o->loss) c.loss = strcmp(o->loss, "mse") == 0 ? VAE_LOSS_MSE : VAE_LOSS_BCE;
+    if (batch > 0) c.batch = batch;
+    c.threads = o->threads;
+    if (vae_model_init(m, arch, &c, flags) != VAE_OK) die("%s", m->error);
+}
+
+/* A checkpoint FILE, or --model NAME --weights FILE: a PyTorch state_dict in safetensors. */
+static void open_model(const opts *o, vae_model *m, int batch, unsigned flags, const vae_data *d)
+{
+    if (!o->weights) { load_model(m, o->file, batch, o->threads, flags); return; }
+    if (o->file) die("give a checkpoint FILE or --model NAME --weights FILE, not both");
+    build_model(o, m, batch, flags, d);
+    if (vae_model_load_weights(m, o->weights) != VAE_OK) die("%s", m->error);
+}
+
+/* The model and the test split of --data; with --weights the data comes first and gives the
+   preset its input shape. */
+static void open_model_data(const opts *o, vae_model *m, int batch, unsigned flags, vae_data *d)
+{
+    if (o->weights) {
+        load_data(d, o->data, VAE_SPLIT_TEST, shapes_size(o, NULL));
+        open_model(o, m, batch, flags, d);
+    } else {
+        open_model(o, m, batch, flags, NULL);
+        load_data(d, o->data, VAE_SPLIT_TEST, shapes_size(o, m));
+    }
+    if (d->c != m->in_c || d->h != m->in_h || d->w != m->in_w)
+        die("data is %dx%dx%d but the model takes %dx%dx%d", d->c, d->h, d->w, m->in_c, m->in_h, m->in_w);
 }
 
 /* Writes images (n, c, h, w) in [0,1] as a grid of `cols` columns with a 2-pixel border.
@@ -218,7 +287,7 @@ static void cmd_train(opts *o)
     int e;
     if (!o->out) die("train: --out FILE is required");
     if (o->resume) {
-        if (o->set_hyper || o->model || o->arch || o->hidden || o->latent)
+        if (o->set_hyper || o->model || o->arch || o->hidden || o->latent || o->weights)
             die("train: --resume continues with the checkpoint's model and hyperparameters; drop the other model and optimizer flags");
         load_model(&m, o->resume, o->batch, o->threads, VAE_LOAD_TRAINING_STATE);
         if (o->batch && o->batch != m.cfg.batch) die("train: --resume keeps the checkpoint's batch size %d", m.cfg.batch);
@@ -255,6 +324,7 @@ static void cmd_train(opts *o)
         else if (vae_arch_preset(arch, sizeof arch, o->model ? o->model : "mlp", tr.c, tr.h, tr.w, o->hidden, o->latent) != VAE_OK)
             die("train: model '%s' does not fit %dx%dx%d data (conv needs square sides divisible by 8)", o->model ? o->model : "mlp", tr.c, tr.h, tr.w);
         if ((r = vae_model_init(&m, arch, &c, 0)) != VAE_OK) die("%s", m.error);
+        if (o->weights && vae_model_load_weights(&m, o->weights) != VAE_OK) die("%s", m.error);
     }
     if (tr.c != m.in_c || tr.h != m.in_h || tr.w != m.in_w)
         die("train: data is %dx%dx%d but the model takes %dx%dx%d", tr.c, tr.h, tr.w, m.in_c, m.in_h, m.in_w);
@@ -287,8 +357,7 @@ static void cmd_eval(opts *o)
     vae_model m;
     vae_data te;
     vae_stats s;
-    load_model(&m, o->file, o->batch ? o->batch : 500, o->threads, 0);
-    load_data(&te, o->data, VAE_SPLIT_TEST, shapes_size(o, &m));
+    open_model_data(o, &m, o->batch ? o->batch : 500, 0, &te);
     if (vae_model_evaluate_data(&m, &te, 0, &s) != VAE_OK) die("%s", m.error);
     printf("%d test images, %s loss, beta %g: loss %.4f\n", s.images, m.cfg.loss == VAE_LOSS_BCE ? "bce" : "mse", m.cfg.beta, s.loss);
     printf("nelbo %.4f recon %.4f kl %.4f\n", s.recon + s.kl, s.recon, s.kl);
@@ -302,7 +371,7 @@ static void cmd_sample(opts *o)
     float *img;
     int n = o->n ? o->n : 64;
     if (!o->out) die("sample: -o out.png is required");
-    load_model(&m, o->file, 0, o->threads, VAE_INFERENCE);
+    open_model(o, &m, 0, VAE_INFERENCE, NULL);
     img = (float *)malloc(sizeof(float) * (size_t)n * m.in_size);
     if (!img) die("out of memory");
     vae_rng_seed(&rng, o->seed);
@@ -319,8 +388,7 @@ static void cmd_recon(opts *o)
     uint32_t i;
     int n = o->n ? o->n : 16;
     if (!o->out) die("recon: -o out.png is required");
-    load_model(&m, o->file, 0, o->threads, VAE_INFERENCE);
-    load_data(&te, o->data, VAE_SPLIT_TEST, shapes_size(o, &m));
+    open_model_data(o, &m, 0, VAE_INFERENCE, &te);
     if (n > te.n) n = te.n;
     img = (float *)malloc(sizeof(float) * 2 * (size_t)n * m.in_size);
     if (!img) die("out of memory");
@@ -337,8 +405,7 @@ static void cmd_interp(opts *o)
     int pairs = o->n ? o->n : 6, K = o->steps, cols = K + 2, p, k, j;
     float *img, *x, *mu;
     if (!o->out) die("interp: -o out.png is required");
-    load_model(&m, o->file, 0, o->threads, VAE_INFERENCE);
-    load_data(&te, o->data, VAE_SPLIT_TEST, shapes_size(o, &m));
+    open_model_data(o, &m, 0, VAE_INFERENCE, &te);
     if (2 * pairs > te.n) pairs = te.n / 2;
     img = (float *)malloc(sizeof(float) * (size_t)pairs * cols * m.in_size);
     x = (float *)malloc(sizeof(float) * 2 * (size_t)m.in_size);
@@ -367,7 +434,7 @@ static void cmd_info(opts *o)
     vae_model m;
     char row[256];
     int i;
-    if (o->file) load_model(&m, o->file, 1, 1, VAE_INFERENCE);
+    if (o->file || o->weights) open_model(o, &m, 1, VAE_INFERENCE, NULL);
     else {
         char arch[VAE_ARCH_MAX];
         vae_config c = vae_config_default();
@@ -394,6 +461,92 @@ static void cmd_info(opts *o)
     vae_model_free(&m);
 }
 
+/* ------------------------------------------------------------------ encode, decode */
+
+/* The latent shape of one image: (latent) for a flat code, (C, H, W) for a spatial one. */
+static int latent_dims(const vae_model *m, int *shape)
+{
+    const vae_layer *s = &m->layers[m->sample_layer];
+    if (s->h == 1 && s->w == 1) { shape[0] = m->latent; return 1; }
+    shape[0] = s->c; shape[1] = s->h; shape[2] = s->w;
+    return 3;
+}
+
+static void cmd_encode(opts *o)
+{
+    vae_model m;
+    vae_data d;
+    vae_tensor_info t[2];
+    char err[VAE_ERROR_SIZE];
+    float *x, *mu, *lv;
+    int n, done, k, i, chunk = o->batch && o->batch < 256 ? o->batch : o->batch ? 256 : 32, nd, shape[3];
+    if (!o->out) die("encode: -o latents.safetensors is required");
+    open_model_data(o, &m, chunk, VAE_INFERENCE, &d);
+    n = o->n && o->n < d.n ? o->n : d.n;
+    x = (float *)malloc(sizeof(float) * (size_t)chunk * m.in_size);
+    mu = (float *)malloc(sizeof(float) * (size_t)n * m.latent);
+    lv = (float *)malloc(sizeof(float) * (size_t)n * m.latent);
+    if (!x || !mu || !lv) die("out of memory");
+    for (done = 0; done < n; done += k) {
+        uint32_t idx[256];
+        k = n - done < chunk ? n - done : chunk;
+        for (i = 0; i < k; i++) idx[i] = (uint32_t)(done + i);
+        vae_data_batch(&d, idx, k, x);
+        if (vae_model_encode(&m, x, k, mu + (size_t)done * m.latent, lv + (size_t)done * m.latent) != VAE_OK) die("%s", m.error);
+    }
+    nd = latent_dims(&m, shape);
+    memset(t, 0, sizeof t);
+    for (k = 0; k < 2; k++) {
+        snprintf(t[k].name, sizeof t[k].name, "%s", k ? "logvar" : "mu");
+        t[k].ndim = 1 + nd; t[k].shape[0] = n;
+        for (i = 0; i < nd; i++) t[k].shape[1 + i] = shape[i];
+        t[k].data = k ? lv : mu;
+    }
+    if (vae_tensors_save(o->out, t, 2, err) != VAE_OK) die("%s", err);
+    printf("wrote %s: mu and logvar of %d images, %d latents each\n", o->out, n, m.latent);
+    free(x); free(mu); free(lv); vae_model_free(&m); vae_data_free(&d);
+}
+
+static void cmd_decode(opts *o)
+{
+    vae_model m;
+    vae_data z;
+    float *img;
+    const char *name = "z";
+    int png;
+    if (!o->in) die("decode: -i latents.safetensors is required");
+    if (!o->out) die("decode: -o out.safetensors|out.png is required");
+    png = ends_with(o->out, ".png");
+    if (!png && !ends_with(o->out, ".safetensors")) die("decode: -o must end in .png or .safetensors");
+    open_model(o, &m, o->batch ? o->batch : 32, VAE_INFERENCE, NULL);
+    /* z when the file has it (codes of your own), else the encoder's mu */
+    if (vae_data_load_safetensors(&z, o->in, name) != VAE_OK) {
+        if (!strstr(z.error, "no tensor 'z'")) die("%s", z.error);
+        name = "mu";
+        if (vae_data_load_safetensors(&z, o->in, name) != VAE_OK) {
+            if (strstr(z.error, "no tensor 'mu'")) die("%s: no tensor 'z' or 'mu' to decode", o->in);
+            die("%s", z.error);
+        }
+    }
+    if (!z.values) die("%s: tensor '%s' must be F32", o->in, name);
+    if ((long)z.c * z.h * z.w != m.latent)
+        die("%s: tensor '%s' holds %ld values per image, the model's latent has %d", o->in, name, (long)z.c * z.h * z.w, m.latent);
+    img = (float *)malloc(sizeof(float) * (size_t)z.n * m.in_size);
+    if (!img) die("out of memory");
+    if (vae_model_decode(&m, z.values, z.n, img) != VAE_OK) die("%s", m.error);
+    if (png) write_grid(o->out, img, z.n, m.in_c, m.in_h, m.in_w, (int)ceil(sqrt((double)z.n)));
+    else {
+        vae_tensor_info t;
+        char err[VAE_ERROR_SIZE];
+        memset(&t, 0, sizeof t);
+        snprintf(t.name, sizeof t.name, "images");
+        t.ndim = 4; t.shape[0] = z.n; t.shape[1] = m.in_c; t.shape[2] = m.in_h; t.shape[3] = m.in_w; t.data = img;
+        if (vae_tensors_save(o->out, &t, 1, err) != VAE_OK) die("%s", err);
+        printf("wrote %s: images %dx%dx%dx%d from '%s'\n", o->out, z.n, m.in_c, m.in_h, m.in_w, name);
+    }
+    free(img); vae_model_free(&m); vae_data_free(&z);
+}
+
 int main(int argc, char **argv)
 {
     opts o;
@@ -401,7 +554,10 @@ int main(int argc, char **argv)
 #ifndef _OPENMP
     if (o.threads > 1) fprintf(stderr, "vae: note: built without -fopenmp, so --threads %d runs on one thread\n", o.threads);
 #endif
+    if (o.weights && o.resume) die("--weights and --resume exclude each other");
     if (strcmp(o.cmd, "train") == 0) cmd_train(&o);
+    else if (strcmp(o.cmd, "encode") == 0) cmd_encode(&o);
+    else if (strcmp(o.cmd, "decode") == 0) cmd_decode(&o);
     else if (strcmp(o.cmd, "eval") == 0) cmd_eval(&o);
     else if (strcmp(o.cmd, "sample") == 0) cmd_sample(&o);
     else if (strcmp(o.cmd, "recon") == 0) cmd_recon(&o);
