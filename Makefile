@@ -6,6 +6,7 @@
 #   make test-wasm  the tests built with emcc -msimd128, run under node
 #   make test-asan  the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test-cxx   the header compiled as C++, and as C99 with VAE_STATIC and VAE_NO_STDIO
+#   make test-torch every preset against its seed's PyTorch module (needs Debian's python3-torch)
 CC      ?= cc
 CFLAGS  ?= -O2 -std=c99 -Wall -Wextra -pedantic
 # OpenMP when the compiler can link it (gcc ships libgomp; clang needs libomp-dev), else none.
@@ -16,7 +17,7 @@ B       := build
 EXAMPLES := $(B)/vae
 DEPS     := vae.h
 
-.PHONY: all test bench demo test-neon test-wasm test-asan test-cxx clean
+.PHONY: all test bench demo test-neon test-wasm test-asan test-cxx test-torch clean
 
 all: $(EXAMPLES)
 
@@ -34,6 +35,13 @@ $(B)/test_%: tests/test_%.c $(DEPS) | $(B)
 # Each suite ends with "N passed, M failed"; tests/run_suites.sh adds them up in its last line.
 test: $(TESTS) $(B)/vae
 	@sh tests/run_suites.sh $(B)/test_vae $(B)/test_gemm $(B)/test_elem $(B)/test_safetensors $(B)/test_formats "sh tests/cli_test.sh $(B)/vae"
+
+# vae.h against PyTorch: forward, losses, gradients and one optimizer step of every preset,
+# and weights both ways (tests/test_torch.py). Skipped, with a message, without torch.
+PYTHON ?= /usr/bin/python3
+test-torch: $(B)/test_torch $(B)/vae
+	@if $(PYTHON) -c 'import torch' > /dev/null 2>&1; then $(PYTHON) tests/test_torch.py $(B); \
+	else echo "SKIP test-torch: $(PYTHON) cannot import torch (on Debian: apt-get install python3-torch)"; fi
 
 $(B)/train_bench: bench/train_bench.c $(DEPS) | $(B)
 	$(CC) $(CFLAGS) $(OPENMP) $< -o $@ $(LDLIBS)
