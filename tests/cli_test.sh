@@ -78,5 +78,58 @@ check "broken checkpoints are refused with exit != 0" '[ $accepted -eq 0 ]'
 check "every refusal prints a 'vae: ' message" '[ $silent -eq 0 ]'
 check "a failing command overwrote nothing" '[ $clobbered -eq 0 ]'
 
+# --- latents and images as safetensors: encode, decode, --data FILE.safetensors, --weights
+mkst() {   # $1 file, $2 JSON header, $3 bytes of zero data: a hand-made safetensors file
+  hdr=$2
+  while [ $((${#hdr} % 8)) -ne 0 ]; do hdr="$hdr "; done
+  n=${#hdr}
+  printf "$(printf '\\%03o\\%03o' $((n % 256)) $((n / 256)))\\000\\000\\000\\000\\000\\000" > "$1"
+  printf '%s' "$hdr" >> "$1"
+  head -c "$3" /dev/zero >> "$1"
+}
+has() { grep -aq "$2" "$1"; }   # $1 file, $2 text in its header
+"$VAE" encode "$T/m1.st" --data shapes -n 10 -o "$T/lat.safetensors" > /dev/null 2>&1
+check "encode writes mu and logvar, 10 x latent" \
+  'has "$T/lat.safetensors" "\"mu\":{\"dtype\":\"F32\",\"shape\":\[10,4\]" && has "$T/lat.safetensors" "\"logvar\":{\"dtype\":\"F32\",\"shape\":\[10,4\]"'
+"$VAE" decode "$T/m1.st" -i "$T/lat.safetensors" -o "$T/dec.safetensors" > /dev/null 2>&1
+check "decode writes images N x C x H x W" 'has "$T/dec.safetensors" "\"images\":{\"dtype\":\"F32\",\"shape\":\[10,1,28,28\]"'
+"$VAE" decode "$T/m1.st" -i "$T/lat.safetensors" -o "$T/dec.png" > /dev/null 2>&1
+check "decode writes a PNG" '[ "$(head -c 4 "$T/dec.png" | od -An -c | tr -d " ")" = "211PNG" ]'
+"$VAE" eval "$T/m1.st" --data "$T/dec.safetensors" > "$T/evst.txt" 2>&1
+check "--data FILE.safetensors (F32 images) evaluates" 'grep -q "^10 test images" "$T/evst.txt"'
+"$VAE" encode --model mlp --hidden 64 --latent 4 --weights "$T/m1.st" --data shapes -n 10 -o "$T/lat2.safetensors" > /dev/null 2>&1
+check "--model mlp --weights FILE encodes exactly as the checkpoint does" 'cmp -s "$T/lat.safetensors" "$T/lat2.safetensors"'
+for c in eval sample recon interp info; do
+  if "$VAE" $c --model mlp --hidden 64 --latent 4 --weights "$T/m1.st" --data shapes -o "$T/w.png" > /dev/null 2>&1
+  then ok "$c takes --model mlp --weights FILE"; else bad "$c takes --model mlp --weights FILE"; fi
+done
+"$VAE" train --model mlp --hidden 64 --latent 4 --weights "$T/m1.st" --data shapes --batch 50 --epochs 0 --quiet --out "$T/fromw.st" > /dev/null 2>&1
+"$VAE" encode "$T/fromw.st" --data shapes -n 10 -o "$T/lat3.safetensors" > /dev/null 2>&1
+check "train --weights starts from the given weights" 'cmp -s "$T/lat.safetensors" "$T/lat3.safetensors"'
+fails_with() {   # $1 description, $2 text the message must hold, then the command
+  d=$1; want=$2; shift 2
+  if "$@" > "$T/err.txt" 2>&1; then bad "$d (accepted)"; elif grep -q "vae: .*$want" "$T/err.txt"; then ok "$d"; else bad "$d: $(cat "$T/err.txt")"; fi
+}
+fails_with "--data FILE.safetensors without 'images' names it" "no tensor 'images'" "$VAE" eval "$T/m1.st" --data "$T/lat.safetensors"
+fails_with "decode of a file without z or mu names them" "no tensor 'z' or 'mu'" "$VAE" decode "$T/m1.st" -i "$T/dec.safetensors" -o "$T/x.png"
+mkst "$T/rank.safetensors" '{"images":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]}}' 32
+fails_with "'images' of rank 2 is refused" "'images' has 2 dims" "$VAE" eval "$T/m1.st" --data "$T/rank.safetensors"
+mkst "$T/i64.safetensors" '{"images":{"dtype":"I64","shape":[1,1,28,28],"data_offsets":[0,6272]}}' 6272
+fails_with "'images' of dtype I64 is refused" "'images' is I64" "$VAE" eval "$T/m1.st" --data "$T/i64.safetensors"
+mkst "$T/u8.safetensors" '{"images":{"dtype":"U8","shape":[3,1,28,28],"data_offsets":[0,2352]}}' 2352
+"$VAE" eval "$T/m1.st" --data "$T/u8.safetensors" > "$T/evu8.txt" 2>&1
+check "--data FILE.safetensors (U8 images) evaluates" 'grep -q "^3 test images" "$T/evu8.txt"'
+mkst "$T/part.safetensors" '{"img_to_hidden.bias":{"dtype":"F32","shape":[64],"data_offsets":[0,256]}}' 256
+fails_with "--weights missing a tensor names it" "tensor 'img_to_hidden.weight' is missing" \
+  "$VAE" info --model mlp --hidden 64 --latent 4 --weights "$T/part.safetensors"
+mkst "$T/extra.safetensors" '{"bogus.weight":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}' 4
+fails_with "--weights with an extra tensor names it" "unexpected tensor 'bogus.weight'" \
+  "$VAE" info --model mlp --weights "$T/extra.safetensors"
+fails_with "--weights of the wrong shape names the tensor" "tensor 'img_to_hidden.weight' has shape \[64,784\]" \
+  "$VAE" info --model mlp --hidden 32 --latent 4 --weights "$T/m1.st"
+fails_with "--weights without --model is refused" "model" "$VAE" info --weights "$T/m1.st"
+fails_with "FILE and --weights together are refused" "not both" "$VAE" info "$T/m1.st" --model mlp --weights "$T/m1.st"
+fails_with "decode -o needs .png or .safetensors" "png or .safetensors" "$VAE" decode "$T/m1.st" -i "$T/lat.safetensors" -o "$T/x.txt"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
