@@ -887,6 +887,249 @@ static void write_corpus(const char *dir)
     }
 }
 
+/* ---- model-level: bare state_dicts (vae_model_load_weights), num_batches_tracked, images ---- */
+
+enum { SD_PLAIN, SD_NBT_1, SD_NBT_F32, SD_NBT_2, SD_NO_NBT, SD_MISSING, SD_EXTRA, SD_SHAPE, SD_NAN, SD_NBT_NONBN };
+
+/* The model's tensors as PyTorch's state_dict would hold them (no metadata), with one defect. */
+static int write_state_dict(const char *path, const vae_model *m, int defect)
+{
+    static vae__st_out o[64];
+    static float bad[1024];
+    static int64_t nbt = 7;
+    static int64_t nbt2[2] = { 7, 7 };
+    static float nbtf = 7.0f;
+    static char names[64][160];
+    char err[VAE__ERR_SIZE];
+    int i, d, n = 0, nt = vae_model_tensor_count(m);
+    for (i = 0; i < nt; i++) {
+        vae_tensor_info t;
+        vae_model_tensor(m, i, &t);
+        if (defect == SD_MISSING && i == 1) continue;
+        memset(&o[n], 0, sizeof o[n]);
+        snprintf(names[n], sizeof names[n], "%s", t.name);
+        o[n].name = names[n]; o[n].dtype = VAE__DT_F32; o[n].ndim = t.ndim; o[n].data = t.data;
+        for (d = 0; d < t.ndim; d++) o[n].shape[d] = (uint64_t)t.shape[d];
+        if (defect == SD_SHAPE && i == 0) o[n].shape[0] += 1, o[n].data = bad;
+        if (defect == SD_NAN && i == 1) {
+            size_t k, cnt = 1;
+            for (d = 0; d < t.ndim; d++) cnt *= (size_t)t.shape[d];
+            for (k = 0; k < cnt; k++) bad[k] = t.data[k];
+            bad[cnt - 1] = (float)NAN;
+            o[n].data = bad;
+        }
+        n++;
+        if (t.is_state && m->layers[t.layer].op == VAE_OP_BATCHNORM && t.data != m->layers[t.layer].state && defect != SD_NO_NBT) {
+            memset(&o[n], 0, sizeof o[n]);
+            snprintf(names[n], sizeof names[n], "%s.num_batches_tracked", m->layers[t.layer].name);
+            o[n].name = names[n]; o[n].dtype = VAE__DT_I64; o[n].data = &nbt;
+            if (defect == SD_NBT_1) { o[n].ndim = 1; o[n].shape[0] = 1; }
+            if (defect == SD_NBT_2) { o[n].ndim = 1; o[n].shape[0] = 2; o[n].data = nbt2; }
+            if (defect == SD_NBT_F32) { o[n].dtype = VAE__DT_F32; o[n].data = &nbtf; }
+            n++;
+        }
+    }
+    if (defect == SD_EXTRA || defect == SD_NBT_NONBN) {
+        memset(&o[n], 0, sizeof o[n]);
+        snprintf(names[n], sizeof names[n], "%s", defect == SD_EXTRA ? "encoder.99.weight" : "encoder.0.num_batches_tracked");
+        o[n].name = names[n]; o[n].dtype = defect == SD_EXTRA ? VAE__DT_F32 : VAE__DT_I64; o[n].ndim = 0;
+        o[n].data = defect == SD_EXTRA ? (const void *)bad : (const void *)&nbt;
+        n++;
+    }
+    return vae__st_save(path, o, n, NULL, NULL, 0, err);
+}
+
+/* Every tensor (running statistics included) equal, bit for bit. */
+static int same_tensors(const vae_model *a, const vae_model *b)
+{
+    int i, d, nt = vae_model_tensor_count(a);
+    for (i = 0; i < nt; i++) {
+        vae_tensor_info s, t;
+        size_t cnt = 1;
+        vae_model_tensor(a, i, &s);
+        vae_model_tensor(b, i, &t);
+        for (d = 0; d < s.ndim; d++) cnt *= (size_t)s.shape[d];
+        if (memcmp(s.data, t.data, sizeof(float) * cnt) != 0) return 0;
+    }
+    return 1;
+}
+
+static void test_weights(void)
+{
+    char arch[VAE_ARCH_MAX], p[600], q[600];
+    vae_config c;
+    vae_model a, b;
+    vae_data dd;
+    float x[2 * 64], *keep;
+    int i, k;
+    static const struct { int defect; vae_result want; const char *needle; } cases[] = {
+        { SD_NBT_F32, VAE_ERROR_MISMATCH, "'encoder.2.num_batches_tracked' must be I64" },
+        { SD_NBT_2, VAE_ERROR_MISMATCH, "'encoder.2.num_batches_tracked' must be I64 of shape [] or [1]" },
+        { SD_MISSING, VAE_ERROR_MISMATCH, "tensor 'encoder.0.bias' is missing" },
+        { SD_EXTRA, VAE_ERROR_MISMATCH, "unexpected tensor 'encoder.99.weight'" },
+        { SD_SHAPE, VAE_ERROR_MISMATCH, "tensor 'encoder.0.weight' has shape [97,1,3,3], the model needs [96,1,3,3]" },
+        { SD_NAN, VAE_ERROR_FORMAT, "tensor 'encoder.0.bias' holds NaN" },
+        { SD_NBT_NONBN, VAE_ERROR_MISMATCH, "unexpected tensor 'encoder.0.num_batches_tracked'" },
+    };
+    vae_config_preset(&c, "conv");
+    c.batch = 2;
+    CHECK(vae_arch_preset(arch, sizeof arch, "conv", 1, 8, 8, 0, 8) == VAE_OK, "conv preset 1x8x8");
+    CHECK(vae_model_init(&a, arch, &c, 0) == VAE_OK, "init: %s", a.error);
+    for (i = 0; i < 2 * 64; i++) x[i] = (float)((i * 37) % 64) / 64.0f;
+    CHECK(vae_model_train_step(&a, x, 2, NULL) == VAE_OK && vae_model_train_step(&a, x, 2, NULL) == VAE_OK, "two steps: %s", a.error);
+
+    /* our checkpoints carry num_batches_tracked = step, I64 scalar, and load back */
+    path_in(p, "bn.safetensors");
+    CHECK(vae_model_save(&a, p, VAE_SAVE_TRAINING_STATE) == VAE_OK, "save: %s", a.error);
+    {
+        unsigned char *fb; size_t fn; vae__st st; char err[VAE__ERR_SIZE];
+        const vae__st_tensor *t = NULL;
+        int64_t v = -1;
+        if (!vae__file_read(p, &fb, &fn, err) && !vae__st_parse(&st, fb, fn, err)) {
+            t = vae__st_find(&st, "decoder.7.num_batches_tracked");
+            if (t && t->dtype == VAE__DT_I64 && t->ndim == 0) le(&v, t->data, 8, 8);
+            CHECK(t && t->dtype == VAE__DT_I64 && t->ndim == 0 && v == 2, "decoder.7.num_batches_tracked: I64 [] = 2 (got %lld)", (long long)v);
+            CHECK(vae__st_find(&st, "encoder.2.num_batches_tracked") && !vae__st_find(&st, "optim.m.encoder.2.num_batches_tracked"),
+                  "one counter per batchnorm, not among the moments");
+            vae__st_free(&st);
+            free(fb);
+        } else CHECK(0, "read back: %s", err);
+    }
+    CHECK(vae_model_load(&b, p, 0, 0, VAE_LOAD_TRAINING_STATE) == VAE_OK, "a checkpoint with counters loads: %s", b.error);
+    vae_model_free(&b);
+
+    /* a bare state_dict into a fresh model (another seed): the same weights and statistics */
+    c.seed = 99;
+    CHECK(vae_model_init(&b, arch, &c, 0) == VAE_OK, "init b: %s", b.error);
+    CHECK(memcmp(a.params, b.params, sizeof(float) * a.nparams) != 0, "different seed, different weights");
+    for (k = SD_PLAIN; k <= SD_NO_NBT; k++) {
+        if (k == SD_NBT_F32 || k == SD_NBT_2) continue;
+        path_in(q, "sd.safetensors");
+        CHECK(write_state_dict(q, &a, k) == 0, "write state_dict %d", k);
+        memset(b.params, 0, sizeof(float) * b.nparams);
+        CHECK(vae_model_load_weights(&b, q) == VAE_OK, "load_weights (variant %d): %s", k, b.error);
+        CHECK(same_tensors(&a, &b), "variant %d: weights and running statistics equal", k);
+    }
+    CHECK(vae_model_load_weights(&b, p) == VAE_OK && memcmp(a.params, b.params, sizeof(float) * a.nparams) == 0,
+          "a vae.h checkpoint (with moments) loads as weights: %s", b.error);
+
+    /* defects: the error, a message naming the tensor, and the model left as it was */
+    keep = (float *)malloc(sizeof(float) * b.nparams);
+    for (i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        vae_result r;
+        path_in(q, "bad.safetensors");
+        CHECK(write_state_dict(q, &a, cases[i].defect) == 0, "write defect %d", cases[i].defect);
+        for (k = 0; k < (int)b.nparams; k++) keep[k] = b.params[k] = (float)k * 1e-4f;
+        r = vae_model_load_weights(&b, q);
+        CHECK(r == cases[i].want && strstr(b.error, cases[i].needle), "defect %d: %s (%s)", cases[i].defect, b.error, vae_result_string(r));
+        CHECK(memcmp(keep, b.params, sizeof(float) * b.nparams) == 0, "defect %d: model unchanged", cases[i].defect);
+    }
+    free(keep);
+    {   /* a corrupted vae.h checkpoint fails its checksum here too */
+        FILE *f = fopen(p, "r+b");
+        long size;
+        int ch;
+        if (f) { fseek(f, 0, SEEK_END); size = ftell(f); fseek(f, size - 3, SEEK_SET); ch = fgetc(f); fseek(f, size - 3, SEEK_SET); fputc(ch ^ 1, f); fclose(f); }
+        CHECK(vae_model_load_weights(&b, p) == VAE_ERROR_FORMAT && strstr(b.error, "checksum"), "corrupt checkpoint: %s", b.error);
+    }
+
+    /* an old checkpoint (no counters) still loads: rewrite one without them, checksum and all */
+    {
+        static vae__st_out o[64];
+        vae__meta mt;
+        int n = 0, nt = vae_model_tensor_count(&a), d;
+        char err[VAE__ERR_SIZE];
+        for (i = 0; i < nt; i++) {
+            vae_tensor_info t;
+            vae_model_tensor(&a, i, &t);
+            memset(&o[n], 0, sizeof o[n]);
+            o[n].name = (const char *)malloc(strlen(t.name) + 1);
+            strcpy((char *)o[n].name, t.name);
+            o[n].dtype = VAE__DT_F32; o[n].ndim = t.ndim; o[n].data = t.data;
+            for (d = 0; d < t.ndim; d++) o[n].shape[d] = (uint64_t)t.shape[d];
+            n++;
+        }
+        vae__meta_build(&a, 0, &mt);
+        vae__meta_fmt(&mt, "checksum", "crc32:%08lx", (unsigned long)vae__ckpt_crc(mt.key, mt.val, mt.n, o, n, NULL, 0));
+        path_in(q, "old.safetensors");
+        CHECK(vae__st_save(q, o, n, mt.key, mt.val, mt.n, err) == 0, "write old checkpoint: %s", err);
+        CHECK(vae_model_load(&b, q, 0, 0, 0) == VAE_OK, "an old checkpoint without num_batches_tracked loads: %s", b.error);
+        CHECK(memcmp(a.params, b.params, sizeof(float) * a.nparams) == 0, "and holds the same weights");
+        vae_model_free(&b);
+        for (i = 0; i < n; i++) free((void *)o[i].name);
+    }
+
+    /* the noise hook: z = mu + exp(logvar/2) * noise, in evaluate and in training */
+    {
+        float noise[2 * 8], z0;
+        vae_rng rng;
+        const vae_layer *s = &a.layers[a.sample_layer], *e = &a.layers[a.sample_layer - 1];
+        int bad = 0;
+        for (i = 0; i < 16; i++) noise[i] = (float)(i - 8) * 0.25f;
+        a.noise = noise;
+        vae_rng_seed(&rng, 3);
+        vae_model_evaluate(&a, x, 2, &rng, NULL);
+        for (i = 0; i < 16; i++) {
+            int img = i / 8, j = i % 8;
+            z0 = e->y[img * 16 + j] + expf(0.5f * e->y[img * 16 + 8 + j]) * noise[i];
+            bad += fabsf(s->y[i] - z0) > 1e-6f * (1 + fabsf(z0));
+        }
+        CHECK(bad == 0, "evaluate with noise: z = mu + sigma * noise (%d off)", bad);
+        vae_model_evaluate(&a, x, 2, NULL, NULL);
+        for (i = 0, bad = 0; i < 16; i++) bad += s->y[i] != e->y[(i / 8) * 16 + i % 8];
+        CHECK(bad == 0, "without an rng z = mu, noise or not");
+        a.noise = NULL;
+    }
+    vae_model_free(&a);
+
+    /* images from safetensors: U8 /255, F32 as is, errors for the rest */
+    {
+        static const unsigned char px[2 * 1 * 2 * 3] = { 0, 51, 102, 153, 204, 255, 255, 0, 255, 0, 255, 0 };
+        static float fv[2 * 3 * 1 * 1] = { -1.5f, 0.25f, 3.0f, 7.0f, 1e-30f, -0.0f };
+        vae__st_out o[2];
+        char err[VAE__ERR_SIZE];
+        uint32_t idx[2] = { 1, 0 };
+        float got[12];
+        memset(o, 0, sizeof o);
+        o[0].name = "images"; o[0].dtype = VAE__DT_U8; o[0].ndim = 4; o[0].shape[0] = 2; o[0].shape[1] = 1; o[0].shape[2] = 2; o[0].shape[3] = 3; o[0].data = px;
+        o[1].name = "labels"; o[1].dtype = VAE__DT_U8; o[1].ndim = 1; o[1].shape[0] = 2; o[1].data = px;
+        path_in(q, "u8.safetensors");
+        vae__st_save(q, o, 2, NULL, NULL, 0, err);
+        CHECK(vae_data_load_safetensors(&dd, q, NULL) == VAE_OK && dd.n == 2 && dd.c == 1 && dd.h == 2 && dd.w == 3 && dd.pixels && !dd.values,
+              "U8 images: %s", dd.error);
+        vae_data_batch(&dd, idx, 2, got);
+        CHECK(got[0] == 1.0f && got[1] == 0.0f && got[6] == 0.0f && fabsf(got[7] - 0.2f) < 1e-7f, "U8 divided by 255, in index order");
+        vae_data_free(&dd);
+        CHECK(vae_data_load_safetensors(&dd, q, "labels") == VAE_ERROR_MISMATCH && strstr(dd.error, "'labels' has 1 dims"), "rank 1: %s", dd.error);
+        CHECK(vae_data_load_safetensors(&dd, q, "z") == VAE_ERROR_MISMATCH && strstr(dd.error, "no tensor 'z'"), "missing: %s", dd.error);
+        o[0].dtype = VAE__DT_F32; o[0].shape[1] = 3; o[0].shape[2] = 1; o[0].shape[3] = 1; o[0].data = fv;
+        path_in(q, "f32.safetensors");
+        vae__st_save(q, o, 1, NULL, NULL, 0, err);
+        CHECK(vae_data_load_safetensors(&dd, q, NULL) == VAE_OK && dd.values && !dd.pixels && dd.c == 3, "F32 images: %s", dd.error);
+        vae_data_batch(&dd, idx, 2, got);
+        CHECK(memcmp(got, fv + 3, 12) == 0 && memcmp(got + 3, fv, 12) == 0, "F32 values exactly as stored");
+        vae_data_free(&dd);
+        o[0].ndim = 2; o[0].name = "mu";
+        path_in(q, "mu.safetensors");
+        vae__st_save(q, o, 1, NULL, NULL, 0, err);
+        CHECK(vae_data_load_safetensors(&dd, q, "mu") == VAE_OK && dd.n == 2 && dd.c == 3 && dd.h == 1, "N x C latents: %s", dd.error);
+        vae_data_free(&dd);
+        o[0].name = "images";
+        path_in(q, "rank2.safetensors");
+        vae__st_save(q, o, 1, NULL, NULL, 0, err);
+        CHECK(vae_data_load_safetensors(&dd, q, NULL) == VAE_ERROR_MISMATCH && strstr(dd.error, "must be N x C x H x W"), "images of rank 2: %s", dd.error);
+        o[0].ndim = 4; fv[4] = (float)INFINITY;
+        path_in(q, "inf.safetensors");
+        vae__st_save(q, o, 1, NULL, NULL, 0, err);
+        CHECK(vae_data_load_safetensors(&dd, q, NULL) == VAE_ERROR_FORMAT && strstr(dd.error, "element 4") && !dd.values, "Inf: %s", dd.error);
+        fv[4] = 1e-30f;
+        o[0].dtype = VAE__DT_I64; o[0].shape[0] = 1;
+        path_in(q, "i64.safetensors");
+        vae__st_save(q, o, 1, NULL, NULL, 0, err);
+        CHECK(vae_data_load_safetensors(&dd, q, NULL) == VAE_ERROR_MISMATCH && strstr(dd.error, "is I64"), "I64 images: %s", dd.error);
+    }
+}
+
 int main(int argc, char **argv)
 {
     char cmd[1200];
@@ -918,6 +1161,7 @@ int main(int argc, char **argv)
     test_truncation_flips();
     test_interrupted();
     test_python();
+    test_weights();
 
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) printf("warning: could not remove %s\n", g_dir);
