@@ -1053,6 +1053,7 @@ static void test_weights(void)
         vae__meta_fmt(&mt, "checksum", "crc32:%08lx", (unsigned long)vae__ckpt_crc(mt.key, mt.val, mt.n, o, n, NULL, 0));
         path_in(q, "old.safetensors");
         CHECK(vae__st_save(q, o, n, mt.key, mt.val, mt.n, err) == 0, "write old checkpoint: %s", err);
+        vae_model_free(&b);
         CHECK(vae_model_load(&b, q, 0, 0, 0) == VAE_OK, "an old checkpoint without num_batches_tracked loads: %s", b.error);
         CHECK(memcmp(a.params, b.params, sizeof(float) * a.nparams) == 0, "and holds the same weights");
         vae_model_free(&b);
