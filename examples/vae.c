@@ -31,7 +31,7 @@ static const char *usage =
     "usage: vae <command> [options]\n"
     "\n"
     "commands:\n"
-    "  train   --data DIR|shapes --out FILE [--model mlp|conv --hidden 400 --latent 20 | --arch TEXT]\n"
+    "  train   --data DIR|shapes --out FILE [--model mlp|conv|vanilla|resnet|conv250 --hidden 400 --latent 20 | --arch TEXT]\n"
     "          [--epochs 10 --batch 128 --lr 1e-3 --optim adam|adamw|sgd --beta 1 --beta-warmup 0\n"
     "           --loss bce|mse --clip 0 --wd 0 --momentum 0 --seed 1 --threads 1 --resume FILE]\n"
     "          --epochs counts the epochs to run now; with --resume, training continues bit-exactly\n"
@@ -149,11 +149,15 @@ static void load_data(vae_data *d, const char *src, vae_split split, int size)
     if (r != VAE_OK) die("%s", d->error);
 }
 
-/* The built-in shapes are drawn at the model's size: 28 for the MLP, 32 for the conv preset. */
+#define PRESETS "mlp, conv, vanilla, resnet, conv250"
+
+/* The built-in shapes are drawn at the model's size: the preset's input size (28 for the MLP). */
 static int shapes_size(const opts *o, const vae_model *m)
 {
+    int c, h, w;
     if (m && m->layers) return m->in_h;
-    return o->model && strcmp(o->model, "conv") == 0 ? 32 : 28;
+    if (vae_preset_input(o->model ? o->model : "mlp", &c, &h, &w) != VAE_OK) die("unknown model '%s' (presets: " PRESETS ")", o->model);
+    return h;
 }
 
 static void load_model(vae_model *m, const char *path, int batch, int threads, unsigned flags)
@@ -228,7 +232,7 @@ static void cmd_train(opts *o)
         vae_config c;
         char arch[VAE_ARCH_MAX];
         vae_result r;
-        if (vae_config_preset(&c, o->model ? o->model : "mlp") != VAE_OK) die("train: unknown model '%s' (presets: mlp, conv)", o->model);
+        if (vae_config_preset(&c, o->model ? o->model : "mlp") != VAE_OK) die("train: unknown model '%s' (presets: " PRESETS ")", o->model);
         if (o->batch) c.batch = o->batch;
         if (o->lr >= 0) c.lr = (float)o->lr;
         if (o->beta >= 0) c.beta = (float)o->beta;
@@ -253,7 +257,7 @@ static void cmd_train(opts *o)
         if (o->arch && (o->model || o->hidden || o->latent)) die("train: give either --arch or --model, not both");
         if (o->arch) snprintf(arch, sizeof arch, "%s", o->arch);
         else if (vae_arch_preset(arch, sizeof arch, o->model ? o->model : "mlp", tr.c, tr.h, tr.w, o->hidden, o->latent) != VAE_OK)
-            die("train: model '%s' does not fit %dx%dx%d data (conv needs square sides divisible by 8)", o->model ? o->model : "mlp", tr.c, tr.h, tr.w);
+            die("train: model '%s' does not fit %dx%dx%d data (see vae.h's preset list for the sizes each takes)", o->model ? o->model : "mlp", tr.c, tr.h, tr.w);
         if ((r = vae_model_init(&m, arch, &c, 0)) != VAE_OK) die("%s", m.error);
     }
     if (tr.c != m.in_c || tr.h != m.in_h || tr.w != m.in_w)
@@ -375,14 +379,16 @@ static void cmd_info(opts *o)
         if (o->arch) snprintf(arch, sizeof arch, "%s", o->arch);
         else if (!o->model) die("info: give a checkpoint FILE, --model NAME or --arch TEXT");
         else {
-            int conv = strcmp(o->model, "conv") == 0, ch = o->channels ? o->channels : conv ? 3 : 1, size = conv ? 32 : 28;
-            if (vae_arch_preset(arch, sizeof arch, o->model, ch, size, size, o->hidden, o->latent) != VAE_OK)
-                die("info: unknown model '%s' (presets: mlp, conv)", o->model);
+            int ch, h, w;
+            if (vae_preset_input(o->model, &ch, &h, &w) != VAE_OK) die("info: unknown model '%s' (presets: " PRESETS ")", o->model);
+            if (o->channels) ch = o->channels;
+            if (vae_arch_preset(arch, sizeof arch, o->model, ch, h, w, o->hidden, o->latent) != VAE_OK)
+                die("info: model '%s' does not take %d channels of %dx%d", o->model, ch, h, w);
         }
         c.loss = VAE_LOSS_MSE;   /* the loss does not change the table; MSE accepts any decoder */
         if (vae_model_init(&m, arch, &c, VAE_INFERENCE) != VAE_OK) die("%s", m.error);
     }
-    printf("%3s  %-10s %-34s %-14s %10s\n", "#", "layer", "name", "output", "params");
+    printf("%3s  %-10s %-40s %-14s %10s\n", "#", "layer", "name", "output", "params");
     for (i = 0; i < m.nlayers; i++) { vae_model_layer_row(&m, i, row, sizeof row); printf("%s\n", row); }
     if (o->file)
         printf("trained %d epoch(s), %lld step(s); loss %s, optimizer %s, lr %g, beta %g, batch %d\n", m.epoch,
