@@ -31,10 +31,11 @@ static const char *usage =
     "usage: vae <command> [options]\n"
     "\n"
     "commands:\n"
-    "  train   --data DIR|shapes --out FILE [--model mlp|conv --hidden 400 --latent 20 | --arch TEXT]\n"
+    "  train   --data DIR|shapes --out FILE [--model mlp|conv|vanilla|resnet|conv250 --hidden 400 --latent 20 | --arch TEXT]\n"
     "          [--epochs 10 --batch 128 --lr 1e-3 --optim adam|adamw|sgd --beta 1 --beta-warmup 0\n"
-    "           --loss bce|mse --clip 0 --wd 0 --momentum 0 --seed 1 --threads 1 --resume FILE]\n"
-    "          --epochs counts the epochs to run now; with --resume, training continues bit-exactly\n"
+    "           --loss bce|mse --clip 0 --wd 0 --momentum 0 --seed 1 --threads 1 --resume FILE --limit N]\n"
+    "          --epochs counts the epochs to run now; with --resume, training continues bit-exactly;\n"
+    "          --limit N uses only the first N images of each split\n"
     "  eval    FILE --data DIR|shapes      test-set loss; last line: nelbo <x> recon <y> kl <z>\n"
     "  sample  FILE -o out.png [-n 64 --seed 1]              draws from the prior\n"
     "  recon   FILE --data DIR|shapes -o out.png [-n 16]     originals above reconstructions\n"
@@ -84,6 +85,8 @@ typedef struct opts {
     int set_hyper;      /* a hyperparameter flag was given (refused with --resume) */
     int quiet;
 } opts;
+
+static int data_limit;   /* --limit: at most this many images of each split (0: all) */
 
 static long parse_int(const char *flag, const char *v, long lo, long hi)
 {
@@ -135,6 +138,7 @@ static void parse(opts *o, int argc, char **argv)
         else if (FLAG("--threads")) o->threads = (int)parse_int(a, v, 1, 256);
         else if (FLAG("-n")) o->n = (int)parse_int(a, v, 1, 4096);
         else if (FLAG("--steps")) o->steps = (int)parse_int(a, v, 2, 64);
+        else if (FLAG("--limit")) data_limit = (int)parse_int(a, v, 1, 2147483647L);
         else if (FLAG("--seed")) o->seed = (uint64_t)parse_int(a, v, 0, 2147483647L);
         else if (FLAG("--lr")) { o->lr = parse_num(a, v, 0, 10); o->set_hyper = 1; }
         else if (FLAG("--beta")) { o->beta = parse_num(a, v, 0, 1e4); o->set_hyper = 1; }
@@ -159,21 +163,27 @@ static int ends_with(const char *s, const char *suffix)
 static void load_data(vae_data *d, const char *src, vae_split split, int size)
 {
     vae_result r;
+    int n = split == VAE_SPLIT_TRAIN ? 20000 : 2000;
     if (!src) die("--data is required (a directory of IDX files, a FILE.safetensors, or 'shapes')");
     if (strcmp(src, "shapes") == 0)
-        r = vae_data_shapes(d, split == VAE_SPLIT_TRAIN ? 20000 : 2000, size, 1, split);
+        r = vae_data_shapes(d, data_limit && data_limit < n ? data_limit : n, size, 1, split);
     else if (ends_with(src, ".safetensors"))
         r = vae_data_load_safetensors(d, src, "images");
     else
         r = vae_data_load(d, src, split);
     if (r != VAE_OK) die("%s", d->error);
+    if (data_limit && d->n > data_limit) d->n = data_limit;
 }
 
-/* The built-in shapes are drawn at the model's size: 28 for the MLP, 32 for the conv preset. */
+#define PRESETS "mlp, conv, vanilla, resnet, conv250"
+
+/* The built-in shapes are drawn at the model's size: the preset's input size (28 for the MLP). */
 static int shapes_size(const opts *o, const vae_model *m)
 {
+    int c, h, w;
     if (m && m->layers) return m->in_h;
-    return o->model && strcmp(o->model, "conv") == 0 ? 32 : 28;
+    if (vae_preset_input(o->model ? o->model : "mlp", &c, &h, &w) != VAE_OK) die("unknown model '%s' (presets: " PRESETS ")", o->model);
+    return h;
 }
 
 static void load_model(vae_model *m, const char *path, int batch, int threads, unsigned flags)
@@ -188,16 +198,20 @@ static void build_model(const opts *o, vae_model *m, int batch, unsigned flags, 
 {
     vae_config c;
     char arch[VAE_ARCH_MAX];
-    int conv = o->model && strcmp(o->model, "conv") == 0;
-    int ch = d ? d->c : o->channels ? o->channels : conv ? 3 : 1;
-    int h = d ? d->h : o->size ? o->size : conv ? 32 : 28, w = d ? d->w : h;
+    int ch = 1, h = 28, w = 28;
     if (o->arch) {
         if (o->model) die("give either --arch or --model, not both");
         c = vae_config_default();
         snprintf(arch, sizeof arch, "%s", o->arch);
     } else {
         if (!o->model) die("give a checkpoint FILE, or --model NAME (or --arch TEXT)");
-        if (vae_config_preset(&c, o->model) != VAE_OK) die("unknown model '%s' (presets: mlp, conv)", o->model);
+        if (vae_config_preset(&c, o->model) != VAE_OK || vae_preset_input(o->model, &ch, &h, &w) != VAE_OK)
+            die("unknown model '%s' (presets: " PRESETS ")", o->model);
+        if (d) { ch = d->c; h = d->h; w = d->w; }
+        else {
+            if (o->channels) ch = o->channels;
+            if (o->size) h = w = o->size;
+        }
         if (vae_arch_preset(arch, sizeof arch, o->model, ch, h, w, o->hidden, o->latent) != VAE_OK)
             die("model '%s' does not fit %dx%dx%d images (see --channels and --size)", o->model, ch, h, w);
     }
@@ -297,7 +311,7 @@ static void cmd_train(opts *o)
         vae_config c;
         char arch[VAE_ARCH_MAX];
         vae_result r;
-        if (vae_config_preset(&c, o->model ? o->model : "mlp") != VAE_OK) die("train: unknown model '%s' (presets: mlp, conv)", o->model);
+        if (vae_config_preset(&c, o->model ? o->model : "mlp") != VAE_OK) die("train: unknown model '%s' (presets: " PRESETS ")", o->model);
         if (o->batch) c.batch = o->batch;
         if (o->lr >= 0) c.lr = (float)o->lr;
         if (o->beta >= 0) c.beta = (float)o->beta;
@@ -322,7 +336,7 @@ static void cmd_train(opts *o)
         if (o->arch && (o->model || o->hidden || o->latent)) die("train: give either --arch or --model, not both");
         if (o->arch) snprintf(arch, sizeof arch, "%s", o->arch);
         else if (vae_arch_preset(arch, sizeof arch, o->model ? o->model : "mlp", tr.c, tr.h, tr.w, o->hidden, o->latent) != VAE_OK)
-            die("train: model '%s' does not fit %dx%dx%d data (conv needs square sides divisible by 8)", o->model ? o->model : "mlp", tr.c, tr.h, tr.w);
+            die("train: model '%s' does not fit %dx%dx%d data (see vae.h's preset list for the sizes each takes)", o->model ? o->model : "mlp", tr.c, tr.h, tr.w);
         if ((r = vae_model_init(&m, arch, &c, 0)) != VAE_OK) die("%s", m.error);
         if (o->weights && vae_model_load_weights(&m, o->weights) != VAE_OK) die("%s", m.error);
     }
@@ -364,6 +378,17 @@ static void cmd_eval(opts *o)
     vae_model_free(&m); vae_data_free(&te);
 }
 
+/* n decoder outputs packed at img become n images of the input's shape, in place: a model
+   with a one-channel output (seed 004) shows it as gray in every input channel. */
+static void outputs_as_inputs(const vae_model *m, float *img, int n)
+{
+    size_t plane = (size_t)m->in_h * m->in_w;
+    int i, c;
+    if (m->out_c == m->in_c) return;
+    for (i = n - 1; i >= 0; i--)
+        for (c = m->in_c - 1; c >= 0; c--) memmove(img + (size_t)i * m->in_size + c * plane, img + (size_t)i * m->out_size, sizeof(float) * plane);
+}
+
 static void cmd_sample(opts *o)
 {
     vae_model m;
@@ -376,6 +401,7 @@ static void cmd_sample(opts *o)
     if (!img) die("out of memory");
     vae_rng_seed(&rng, o->seed);
     if (vae_model_sample(&m, &rng, n, img) != VAE_OK) die("%s", m.error);
+    outputs_as_inputs(&m, img, n);
     write_grid(o->out, img, n, m.in_c, m.in_h, m.in_w, (int)ceil(sqrt((double)n)));
     free(img); vae_model_free(&m);
 }
@@ -394,6 +420,7 @@ static void cmd_recon(opts *o)
     if (!img) die("out of memory");
     for (i = 0; i < (uint32_t)n; i++) vae_data_batch(&te, &i, 1, img + (size_t)i * m.in_size);
     if (vae_model_reconstruct(&m, img, n, img + (size_t)n * m.in_size) != VAE_OK) die("%s", m.error);
+    outputs_as_inputs(&m, img + (size_t)n * m.in_size, n);
     write_grid(o->out, img, 2 * n, m.in_c, m.in_h, m.in_w, n);
     free(img); vae_model_free(&m); vae_data_free(&te);
 }
@@ -422,6 +449,7 @@ static void cmd_interp(opts *o)
             for (j = 0; j < m.latent; j++) mu[(size_t)(k + 2) * m.latent + j] = (1 - t) * mu[j] + t * mu[m.latent + j];
         }
         if (vae_model_decode(&m, mu + 2 * (size_t)m.latent, K, row + m.in_size) != VAE_OK) die("%s", m.error);
+        outputs_as_inputs(&m, row + m.in_size, K);
         memcpy(row, x, sizeof(float) * m.in_size);
         memcpy(row + (size_t)(K + 1) * m.in_size, x + m.in_size, sizeof(float) * m.in_size);
     }
@@ -442,14 +470,16 @@ static void cmd_info(opts *o)
         if (o->arch) snprintf(arch, sizeof arch, "%s", o->arch);
         else if (!o->model) die("info: give a checkpoint FILE, --model NAME or --arch TEXT");
         else {
-            int conv = strcmp(o->model, "conv") == 0, ch = o->channels ? o->channels : conv ? 3 : 1, size = conv ? 32 : 28;
-            if (vae_arch_preset(arch, sizeof arch, o->model, ch, size, size, o->hidden, o->latent) != VAE_OK)
-                die("info: unknown model '%s' (presets: mlp, conv)", o->model);
+            int ch, h, w;
+            if (vae_preset_input(o->model, &ch, &h, &w) != VAE_OK) die("info: unknown model '%s' (presets: " PRESETS ")", o->model);
+            if (o->channels) ch = o->channels;
+            if (vae_arch_preset(arch, sizeof arch, o->model, ch, h, w, o->hidden, o->latent) != VAE_OK)
+                die("info: model '%s' does not take %d channels of %dx%d", o->model, ch, h, w);
         }
         c.loss = VAE_LOSS_MSE;   /* the loss does not change the table; MSE accepts any decoder */
         if (vae_model_init(&m, arch, &c, VAE_INFERENCE) != VAE_OK) die("%s", m.error);
     }
-    printf("%3s  %-10s %-34s %-14s %10s\n", "#", "layer", "name", "output", "params");
+    printf("%3s  %-10s %-40s %-14s %10s\n", "#", "layer", "name", "output", "params");
     for (i = 0; i < m.nlayers; i++) { vae_model_layer_row(&m, i, row, sizeof row); printf("%s\n", row); }
     if (o->file)
         printf("trained %d epoch(s), %lld step(s); loss %s, optimizer %s, lr %g, beta %g, batch %d\n", m.epoch,
@@ -531,18 +561,18 @@ static void cmd_decode(opts *o)
     if (!z.values) die("%s: tensor '%s' must be F32", o->in, name);
     if ((long)z.c * z.h * z.w != m.latent)
         die("%s: tensor '%s' holds %ld values per image, the model's latent has %d", o->in, name, (long)z.c * z.h * z.w, m.latent);
-    img = (float *)malloc(sizeof(float) * (size_t)z.n * m.in_size);
+    img = (float *)malloc(sizeof(float) * (size_t)z.n * m.out_size);   /* out_c: 1 for seed 004 */
     if (!img) die("out of memory");
     if (vae_model_decode(&m, z.values, z.n, img) != VAE_OK) die("%s", m.error);
-    if (png) write_grid(o->out, img, z.n, m.in_c, m.in_h, m.in_w, (int)ceil(sqrt((double)z.n)));
+    if (png) write_grid(o->out, img, z.n, m.out_c, m.in_h, m.in_w, (int)ceil(sqrt((double)z.n)));
     else {
         vae_tensor_info t;
         char err[VAE_ERROR_SIZE];
         memset(&t, 0, sizeof t);
         snprintf(t.name, sizeof t.name, "images");
-        t.ndim = 4; t.shape[0] = z.n; t.shape[1] = m.in_c; t.shape[2] = m.in_h; t.shape[3] = m.in_w; t.data = img;
+        t.ndim = 4; t.shape[0] = z.n; t.shape[1] = m.out_c; t.shape[2] = m.in_h; t.shape[3] = m.in_w; t.data = img;
         if (vae_tensors_save(o->out, &t, 1, err) != VAE_OK) die("%s", err);
-        printf("wrote %s: images %dx%dx%dx%d from '%s'\n", o->out, z.n, m.in_c, m.in_h, m.in_w, name);
+        printf("wrote %s: images %dx%dx%dx%d from '%s'\n", o->out, z.n, m.out_c, m.in_h, m.in_w, name);
     }
     free(img); vae_model_free(&m); vae_data_free(&z);
 }

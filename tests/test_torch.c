@@ -142,7 +142,7 @@ static void put_forward(const char *mode, const vae_model *m, int n, const vae_s
     put(mode, "mu", mu, (size_t)n * L);
     put(mode, "logvar", lv, (size_t)n * L);
     put(mode, "z", smp->y, (size_t)n * L);
-    put(mode, "out", m->layers[m->nlayers - 1].y, (size_t)n * m->in_size);
+    put(mode, "out", m->layers[m->nlayers - 1].y, (size_t)n * m->out_size);
     loss[0] = (float)st->recon; loss[1] = (float)st->kl; loss[2] = (float)st->loss;
     put(mode, "loss", loss, 3);
     free(mu); free(lv);
