@@ -10,6 +10,7 @@
            train.{mu,logvar,z,out,loss}    training mode (BatchNorm batch statistics), with
                                            eps fixed through vae_model.noise; loss = recon,kl,total
            grad.<name>                     every parameter's gradient of that loss
+           kink.<k>                        U8: which branch the k-th relu/leakyrelu took (x > 0)
            eval.{mu,logvar,z,out,loss}     eval mode (running statistics), same eps
            adam.<name>, adamw.<name>, sgd.<name>   every tensor after one vae_model_train_step
                                            (the preset's clipping applies) with that optimizer
@@ -74,20 +75,47 @@ static int describe(const char *preset, int c, int h, int w, int hidden, int lat
 static vae__st_out g_out[MAX_OUT];
 static int g_nout;
 
-static void put(const char *prefix, const char *name, const float *data, size_t n)
+static void put_raw(const char *prefix, const char *name, int dtype, const void *data, size_t n)
 {
     vae__st_out *o;
     char *nm;
-    float *copy;
+    void *copy;
+    size_t es = vae__st_dtype_size(dtype);
     if (g_nout == MAX_OUT) die("too many result tensors", NULL);
     o = &g_out[g_nout++];
     nm = (char *)malloc(strlen(prefix) + strlen(name) + 2);
-    copy = (float *)malloc(sizeof(float) * (n ? n : 1));
+    copy = malloc(es * (n ? n : 1));
     if (!nm || !copy) die("out of memory", NULL);
     sprintf(nm, "%s%s%s", prefix, *prefix ? "." : "", name);
-    memcpy(copy, data, sizeof(float) * n);
+    memcpy(copy, data, es * n);
     memset(o, 0, sizeof *o);
-    o->name = nm; o->dtype = VAE__DT_F32; o->ndim = 1; o->shape[0] = n; o->data = copy;
+    o->name = nm; o->dtype = dtype; o->ndim = 1; o->shape[0] = n; o->data = copy;
+}
+
+static void put(const char *prefix, const char *name, const float *data, size_t n)
+{
+    put_raw(prefix, name, VAE__DT_F32, data, n);
+}
+
+/* The branch every relu / leakyrelu took in the last forward pass (input > 0), in layer
+   order: where an input lies within rounding of 0 the two libraries may take different
+   branches, and the derivative jumps there. */
+static void put_kinks(const vae_model *m, int n)
+{
+    int i, k = 0;
+    for (i = 1; i < m->nlayers; i++) {
+        const vae_layer *l = &m->layers[i];
+        size_t cnt = (size_t)n * l->c * l->h * l->w, j;
+        unsigned char *mask;
+        char name[16];
+        if (l->op != VAE_OP_RELU && l->op != VAE_OP_LEAKY_RELU) continue;
+        mask = (unsigned char *)malloc(cnt ? cnt : 1);
+        if (!mask) die("out of memory", NULL);
+        for (j = 0; j < cnt; j++) mask[j] = m->layers[i - 1].y[j] > 0;
+        sprintf(name, "%d", k++);
+        put_raw("kink", name, VAE__DT_U8, mask, cnt);
+        free(mask);
+    }
 }
 
 /* The case file: kept open (tensors point into it) for the whole run. */
@@ -192,6 +220,7 @@ static int run(const char *weights, const char *case_path, const char *out_path)
     if (vae__gradients(&m, x, n, &st) != VAE_OK) die(m.error, NULL);
     put_forward("train", &m, n, &st);
     put_tensors("grad", &m, 1);
+    put_kinks(&m, n);
 
     /* eval mode: the running statistics (reloaded: the training pass moved them) */
     if (vae_model_load_weights(&m, weights) != VAE_OK) die(m.error, NULL);
