@@ -73,6 +73,9 @@
      models' PyTorch state_dict keys. __metadata__ holds the format version, the architecture
      text (enough to rebuild the model), the hyperparameters, and optionally the training state
      (step, epoch, RNG); optimizer moments are tensors "optim.m.<name>" / "optim.v.<name>".
+     BatchNorm layers also get "<name>.num_batches_tracked" (I64, the optimizer step count), so
+     PyTorch's strict load_state_dict takes the file once "optim.*" is left out; the other way,
+     vae_model_load_weights loads a bare PyTorch state_dict into a preset by tensor name.
 
    ARCHITECTURE TEXT
      One layer per token, separated by white space; `op(args):name`. For example the seed-003

@@ -300,9 +300,10 @@ def explain_gradients(P, d, model, sd0, x, eps, got, ref, bad):
         r = torch_pass(P, d, m64, x.double(), eps.double(), True, Kinks(masks))
         r['loss'][2].backward()
         g64 = {k: p.grad.numpy().ravel() for k, p in m64.named_parameters()}
-        exact, ratio, worst = 0, 0.0, ''
+        exact, ratio, worst, own = 0, 0.0, '', Errors()
         for k in still:
             ev, et = np.abs(got['grad.' + k] - g64[k]).max(), np.abs(ref[k] - g64[k]).max()
+            own.compare(k, ref[k], g64[k])
             if Errors().compare(k, got['grad.' + k], g64[k])[0]:
                 exact += 1
             elif ev <= ACCURACY * et:
@@ -312,7 +313,8 @@ def explain_gradients(P, d, model, sd0, x, eps, got, ref, bad):
                 fatal.append('%s: vae.h is %.1e from float64, PyTorch float32 %.1e' % (k, ev, et))
             ref[k] = g64[k]
         notes.append('redone in float64: %d of these tensors are then within the tolerance; in %d, vae.h\'s largest error'
-                     ' is at most %.2g times float32 PyTorch\'s (%s)' % (exact, len(accepted), ratio, worst or '-'))
+                     ' is at most %.2g times float32 PyTorch\'s (%s), whose own largest relative error against float64'
+                     ' there is %.1e' % (exact, len(accepted), ratio, worst or '-', own.rel))
     return ref, accepted, ' (' + '; '.join(notes) + ')', fatal
 
 
