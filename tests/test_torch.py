@@ -269,6 +269,11 @@ def torch_pass(P, d, model, x, eps, train, kinks=None):
     return dict(out=out, mu=mu, logvar=lv, z=z, loss=vae_loss(d, out, x, mu, lv, x.shape[0], train))
 
 
+def kink_masks(got):
+    nk = len([k for k in got if k.startswith('kink.')])
+    return [torch.from_numpy(got['kink.%d' % i].astype(bool)) for i in range(nk)]
+
+
 def explain_gradients(P, d, model, sd0, x, eps, got, ref, bad):
     """Where vae.h's gradients and PyTorch's differ beyond the tolerance, two things are
     allowed to explain it, each reported: an activation input within rounding of 0 that vae.h
@@ -277,8 +282,7 @@ def explain_gradients(P, d, model, sd0, x, eps, got, ref, bad):
     within the tolerance of the exact value, or no further from it than ACCURACY times float32
     PyTorch's largest error on that tensor: as accurate as PyTorch, if not bit for bit).
     Returns the reference, the tensors accepted by accuracy, a note, fatal problems."""
-    nk = len([k for k in got if k.startswith('kink.')])
-    masks = [torch.from_numpy(got['kink.%d' % i].astype(bool)) for i in range(nk)]
+    masks = kink_masks(got)
     notes, fatal = ['as PyTorch computes them: ' + '; '.join(bad[:2])], []
     kinks = Kinks(masks)
     model.load_state_dict(sd0)
@@ -318,9 +322,10 @@ def explain_gradients(P, d, model, sd0, x, eps, got, ref, bad):
     return ref, accepted, ' (' + '; '.join(notes) + ')', fatal
 
 
-def torch_step(P, d, model, x, eps, opt, grads=None):
+def torch_step(P, d, model, x, eps, opt, grads=None, kinks=None):
     """One training step. grads (name -> array) replaces backward's gradients: the optimizer
-    then works on exactly vae.h's gradients. Returns the clipped gradients it used."""
+    then works on exactly vae.h's gradients. kinks: the activations' branches (Kinks).
+    Returns the clipped gradients it used."""
     model.train(True)
     params = list(model.parameters())
     if opt == 'adam':
@@ -332,7 +337,7 @@ def torch_step(P, d, model, x, eps, opt, grads=None):
     else:
         o = torch.optim.SGD(params, lr=OPTIMS['sgd_lr'], momentum=OPTIMS['sgd_momentum'],
                             weight_decay=OPTIMS['sgd_wd'], foreach=False)
-    r = torch_pass(P, d, model, x, eps, True)   # the forward also moves BatchNorm's running statistics
+    r = torch_pass(P, d, model, x, eps, True, kinks)   # the forward also moves BatchNorm's running statistics
     o.zero_grad()
     if grads is None:
         r['loss'][2].backward()
@@ -442,9 +447,10 @@ def parity(P, d, tmp):
                     if not ok: bad.append(k + ': ' + msg)
                 result(not bad, '%s train: all %d tensors after one %s step, torch.optim on the same gradients%s' % (
                     name, len(keys), title, ': ' + '; '.join(bad[:3]) if bad else ''))
-                # (b) end to end, each library with its own gradients
+                # (b) end to end, each library with its own gradients (PyTorch's taking vae.h's
+                #     branch at activation inputs within rounding of 0, as explained above)
                 model.load_state_dict(sd0)
-                tused = torch_step(P, d, model, x, eps, opt)
+                tused = torch_step(P, d, model, x, eps, opt, kinks=Kinks(kink_masks(got)))
                 sd = model.state_dict()
                 bad, amplified, gnoise = [], 0, 0.0
                 for k in keys:
