@@ -13,6 +13,10 @@ OPENMP  ?= $(shell printf 'int main(void){return 0;}\n' | $(CC) -fopenmp -x c - 
 LDLIBS  ?= -lm
 B       := build
 
+# PNG and JPEG folders for `vae train --data DIR` when stb_image.h is there (Debian libstb-dev).
+STB_DIR ?= /usr/include/stb
+STB     := $(if $(wildcard $(STB_DIR)/stb_image.h),-DVAE_USE_STB_IMAGE -I$(STB_DIR))
+
 EXAMPLES := $(B)/vae
 DEPS     := vae.h
 
@@ -24,7 +28,7 @@ $(B):
 	mkdir -p $(B)
 
 $(B)/vae: examples/vae.c $(DEPS) | $(B)
-	$(CC) $(CFLAGS) $(OPENMP) $< -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $(OPENMP) $(STB) $< -o $@ $(LDLIBS)
 
 TESTS := $(B)/test_vae $(B)/test_gemm $(B)/test_elem $(B)/test_safetensors $(B)/test_formats
 
@@ -75,7 +79,7 @@ test-wasm: | $(B)
 SAN := -std=c99 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 test-asan: | $(B)
 	for t in vae gemm elem safetensors formats; do $(CC) $(SAN) tests/test_$$t.c -o $(B)/asan_$$t $(LDLIBS) || exit 1; done
-	$(CC) $(SAN) examples/vae.c -o $(B)/vae_asan $(LDLIBS)
+	$(CC) $(SAN) $(STB) examples/vae.c -o $(B)/vae_asan $(LDLIBS)
 	@sh tests/run_suites.sh $(B)/asan_vae "$(B)/asan_gemm quick" $(B)/asan_elem $(B)/asan_safetensors "$(B)/asan_formats --quick" \
 	  "sh tests/cli_test.sh $(B)/vae_asan"
 

@@ -6641,8 +6641,9 @@ VAEDEF vae_result vae_data_load_images(vae_data *d, const char *const *paths, in
     /* Every header first: the sizes must agree before anything is allocated. */
     for (i = 0; i < n; i++) {
         if ((r = read(user, paths[i], NULL, 0, &iw, &ih, &ic, d->error)) != VAE_OK) return r;
-        if (iw < 1 || ih < 1 || (ic != 1 && ic != 3))
-            return vae__fail(d->error, VAE_ERROR_FORMAT, "images: '%s' is %dx%d with %d channels (1 or 3 expected)", paths[i], iw, ih, ic);
+        if (iw < 1 || ih < 1 || iw > VAE__MAX_DIM || ih > VAE__MAX_DIM || (ic != 1 && ic != 3))
+            return vae__fail(d->error, VAE_ERROR_FORMAT, "images: '%s' is %dx%d with %d channels (1 or 3 expected, sides up to %d)",
+                             paths[i], iw, ih, ic, VAE__MAX_DIM);
         if (i == 0) { w = iw; h = ih; }
         if (iw != w || ih != h)
             return vae__fail(d->error, VAE_ERROR_FORMAT, "images: '%s' is %dx%d but '%s' is %dx%d; all images must have one size",

@@ -5,6 +5,8 @@
    nats per image, and PNG grids of samples, reconstructions and interpolations.
 
    Build:  cc -O2 examples/vae.c -lm -o vae          (add -fopenmp for --threads)
+           add -DVAE_USE_STB_IMAGE -I/usr/include/stb for PNG and JPEG folders (Debian
+           libstb-dev's stb_image.h; the Makefile does this when the file exists)
    Try:    ./vae train --data shapes --epochs 3 --out shapes.safetensors
            ./vae sample shapes.safetensors -n 64 -o samples.png
    Run `./vae help` for every command and option. */
@@ -19,12 +21,25 @@
 #include <string.h>
 #include <math.h>
 #include <time.h>
+#include <ctype.h>
 #ifdef _WIN32
 #include <io.h>
+#include <windows.h>   /* FindFirstFileA: listing a folder of images */
 #define isatty _isatty
 #define fileno _fileno
 #else
 #include <unistd.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#endif
+#ifdef VAE_USE_STB_IMAGE
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#include "stb_image.h"
+#define IMAGE_TYPES " .png .jpg"
+#else
+#define IMAGE_TYPES " (.png .jpg: build with stb_image.h)"
 #endif
 
 static const char *usage =
@@ -39,9 +54,15 @@ static const char *usage =
     "  sample  FILE -o out.png [-n 64 --seed 1]              draws from the prior\n"
     "  recon   FILE --data DIR|shapes -o out.png [-n 16]     originals above reconstructions\n"
     "  interp  FILE --data DIR|shapes -o out.png [-n 6 --steps 10]   latent interpolation\n"
-    "  info    FILE | --model NAME [--hidden --latent --channels] | --arch TEXT   layer table, ends: params <N>\n"
+    "  info    FILE | --model NAME [--hidden --latent --data DIR|--channels C] | --arch TEXT\n"
+    "                                                        layer table, ends: params <N>\n"
     "\n"
-    "DIR holds MNIST or Fashion-MNIST IDX files (gzipped or not); 'shapes' is built in.\n";
+    "DIR holds one of:\n"
+    "  MNIST or Fashion-MNIST IDX files, gzipped or not ({train,t10k}-images-idx3-ubyte[.gz])\n"
+    "  CIFAR-10 binary batches (data_batch_1..5.bin, test_batch.bin; or a cifar-10-batches-bin/ in it)\n"
+    "  images of one size: .pgm .ppm" IMAGE_TYPES "; in name order every 10th is the test set\n"
+    "'shapes' is built in. The data decides the channels and size; a preset that needs another\n"
+    "size (conv: a square, side divisible by 8) gets the images zero-padded, centred (28 -> 32).\n";
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -137,16 +158,137 @@ static void parse(opts *o, int argc, char **argv)
     }
 }
 
-/* 'shapes' (size x size) or a directory of IDX files */
+/* ------------------------------------------------------------------ data */
+
+/* Whether name ends in "." + ext, in any case. */
+static int has_ext(const char *name, const char *ext)
+{
+    size_t n = strlen(name), e = strlen(ext), i;
+    if (n <= e + 1 || name[n - e - 1] != '.') return 0;
+    for (i = 0; i < e; i++)
+        if (tolower((unsigned char)name[n - e + i]) != ext[i]) return 0;
+    return 1;
+}
+static int is_png_jpeg(const char *name) { return has_ext(name, "png") || has_ext(name, "jpg") || has_ext(name, "jpeg"); }
+static int is_image(const char *name)
+{
+    return name[0] != '.' && (has_ext(name, "pgm") || has_ext(name, "ppm") || has_ext(name, "pnm") || is_png_jpeg(name));
+}
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Appends "dir/name" to the list *v of *n paths. */
+static void push_path(char ***v, int *n, const char *dir, const char *name)
+{
+    size_t len = strlen(dir) + strlen(name) + 2;
+    if ((*n & (*n - 1)) == 0) {   /* grow at 0, 1, 2, 4, 8, ... */
+        char **nv = (char **)realloc(*v, sizeof(char *) * (*n ? 2 * (size_t)*n : 1));
+        if (!nv) die("out of memory");
+        *v = nv;
+    }
+    if (!((*v)[*n] = (char *)malloc(len))) die("out of memory");
+    snprintf((*v)[*n], len, "%s/%s", dir, name);
+    ++*n;
+}
+
+/* The image files (.pgm .ppm .pnm .png .jpg .jpeg, not hidden) directly in dir, as "dir/name",
+   sorted by name in byte order. Returns their count, or -1 if dir is not a folder. */
+static int list_images(const char *dir, char ***out)
+{
+    char **v = NULL;
+    int n = 0;
+#ifdef _WIN32
+    WIN32_FIND_DATAA f;
+    char pattern[1024];
+    HANDLE h;
+    snprintf(pattern, sizeof pattern, "%s\\*", dir);
+    if ((h = FindFirstFileA(pattern, &f)) == INVALID_HANDLE_VALUE) return -1;
+    do
+        if (!(f.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) && is_image(f.cFileName)) push_path(&v, &n, dir, f.cFileName);
+    while (FindNextFileA(h, &f));
+    FindClose(h);
+#else
+    DIR *dp = opendir(dir);
+    struct dirent *e;
+    if (!dp) return -1;
+    while ((e = readdir(dp)) != NULL) {
+        struct stat st;
+        if (!is_image(e->d_name)) continue;
+        push_path(&v, &n, dir, e->d_name);
+        if (stat(v[n - 1], &st) != 0 || !S_ISREG(st.st_mode)) free(v[--n]);   /* folders, broken links */
+    }
+    closedir(dp);
+#endif
+    if (n) qsort(v, (size_t)n, sizeof *v, cmp_names);
+    *out = v;
+    return n;
+}
+
+/* vae_data_load_images' reader: netpbm files through vae.h, PNG and JPEG through stb_image. */
+static vae_result read_image(void *user, const char *path, unsigned char *out, size_t cap, int *w, int *h, int *c, char *err)
+{
+    (void)user;
+    if (!is_png_jpeg(path)) return vae_pnm_load(path, out, cap, w, h, c, err);
+#ifdef VAE_USE_STB_IMAGE
+    {
+        int comp;
+        unsigned char *px = NULL;
+        if (!stbi_info(path, w, h, &comp) || (out && !(px = stbi_load(path, w, h, &comp, comp >= 3 ? 3 : 1)))) {
+            snprintf(err, VAE_ERROR_SIZE, "%s: %s", path, stbi_failure_reason());
+            return VAE_ERROR_FORMAT;
+        }
+        *c = comp >= 3 ? 3 : 1;   /* gray + alpha -> gray, RGBA -> RGB */
+        if (!out) return VAE_OK;
+        if ((size_t)*w * *h * *c > cap) {
+            stbi_image_free(px);
+            snprintf(err, VAE_ERROR_SIZE, "%s: changed while being read", path);
+            return VAE_ERROR_FORMAT;
+        }
+        memcpy(out, px, (size_t)*w * *h * *c);
+        stbi_image_free(px);
+        return VAE_OK;
+    }
+#else
+    (void)out; (void)cap; (void)w; (void)h; (void)c;
+    snprintf(err, VAE_ERROR_SIZE, "%s: PNG and JPEG need stb_image.h: install it (Debian: apt-get install libstb-dev) "
+             "and rebuild with make, or convert the images to .ppm or .pgm", path);
+    return VAE_ERROR_FORMAT;
+#endif
+}
+
+/* A folder of images. The files in name order are split deterministically: every 10th one (the
+   10th, 20th, ...) is the test set, the rest the train set; a folder of fewer than 10 images
+   uses all of them for both. Returns 1 when loaded, 0 for a folder without images, -1 if src
+   is not a folder. */
+static int load_folder(vae_data *d, const char *src, vae_split split)
+{
+    char **files = NULL;
+    const char **pick;
+    int n = list_images(src, &files), i, k = 0;
+    vae_result r;
+    if (n <= 0) { free(files); return n; }
+    if (!(pick = (const char **)malloc(sizeof *pick * (size_t)n))) die("out of memory");
+    for (i = 0; i < n; i++)
+        if (n < 10 || (i % 10 == 9) == (split == VAE_SPLIT_TEST)) pick[k++] = files[i];
+    r = vae_data_load_images(d, pick, k, read_image, NULL);
+    for (i = 0; i < n; i++) free(files[i]);
+    free(files); free(pick);
+    if (r != VAE_OK) die("%s", d->error);
+    return 1;
+}
+
+/* 'shapes' (size x size), a folder of images, or a directory of IDX files or CIFAR-10 batches. */
 static void load_data(vae_data *d, const char *src, vae_split split, int size)
 {
     vae_result r;
-    if (!src) die("--data is required (a directory of IDX files, or 'shapes')");
-    if (strcmp(src, "shapes") == 0)
-        r = vae_data_shapes(d, split == VAE_SPLIT_TRAIN ? 20000 : 2000, size, 1, split);
-    else
-        r = vae_data_load(d, src, split);
-    if (r != VAE_OK) die("%s", d->error);
+    int folder;
+    if (!src) die("--data is required (a directory of IDX files, CIFAR-10 batches or images, or 'shapes')");
+    if (strcmp(src, "shapes") == 0) {
+        if (vae_data_shapes(d, split == VAE_SPLIT_TRAIN ? 20000 : 2000, size, 1, split) != VAE_OK) die("%s", d->error);
+        return;
+    }
+    if ((folder = load_folder(d, src, split)) == 1) return;
+    if ((r = vae_data_load(d, src, split)) != VAE_OK)
+        die("%s%s", d->error, folder == 0 && r == VAE_ERROR_IO ? ", nor .pgm/.ppm/.png/.jpg images" : "");
 }
 
 /* The built-in shapes are drawn at the model's size: 28 for the MLP, 32 for the conv preset. */
@@ -154,6 +296,24 @@ static int shapes_size(const opts *o, const vae_model *m)
 {
     if (m && m->layers) return m->in_h;
     return o->model && strcmp(o->model, "conv") == 0 ? 32 : 28;
+}
+
+/* The image size a preset is built for: the data's own if the preset takes it, else the
+   smallest square whose side is a multiple of 8 that holds it (the conv preset's rule), to
+   which the data is then zero-padded: Fashion-MNIST 28x28 -> 32x32 for `--model conv`. */
+static void preset_size(const char *model, int c, int h, int w, int *ph, int *pw)
+{
+    char arch[VAE_ARCH_MAX];
+    *ph = h; *pw = w;
+    if (vae_arch_preset(arch, sizeof arch, model, c, h, w, 0, 0) != VAE_OK) *ph = *pw = ((h > w ? h : w) + 7) / 8 * 8;
+}
+
+/* Zero-pads (centred) data smaller than the model's input; then the shapes must agree. */
+static void fit_data(vae_data *d, const vae_model *m)
+{
+    if (d->c == m->in_c && d->h <= m->in_h && d->w <= m->in_w && vae_data_pad(d, m->in_h, m->in_w) != VAE_OK) die("%s", d->error);
+    if (d->c != m->in_c || d->h != m->in_h || d->w != m->in_w)
+        die("data is %dx%dx%d but the model takes %dx%dx%d", d->c, d->h, d->w, m->in_c, m->in_h, m->in_w);
 }
 
 static void load_model(vae_model *m, const char *path, int batch, int threads, unsigned flags)
@@ -217,6 +377,7 @@ static void cmd_train(opts *o)
     vae_model m;
     int e;
     if (!o->out) die("train: --out FILE is required");
+    if (o->channels) die("train: the data decides the channels; --channels is for info");
     if (o->resume) {
         if (o->set_hyper || o->model || o->arch || o->hidden || o->latent)
             die("train: --resume continues with the checkpoint's model and hyperparameters; drop the other model and optimizer flags");
@@ -248,16 +409,21 @@ static void cmd_train(opts *o)
             else die("--optim must be adam, adamw or sgd, not '%s'", o->optim);
         }
         c.seed = o->seed; c.threads = o->threads;
+        if (o->arch && (o->model || o->hidden || o->latent)) die("train: give either --arch or --model, not both");
         load_data(&tr, o->data, VAE_SPLIT_TRAIN, shapes_size(o, NULL));
         load_data(&te, o->data, VAE_SPLIT_TEST, shapes_size(o, NULL));
-        if (o->arch && (o->model || o->hidden || o->latent)) die("train: give either --arch or --model, not both");
         if (o->arch) snprintf(arch, sizeof arch, "%s", o->arch);
-        else if (vae_arch_preset(arch, sizeof arch, o->model ? o->model : "mlp", tr.c, tr.h, tr.w, o->hidden, o->latent) != VAE_OK)
-            die("train: model '%s' does not fit %dx%dx%d data (conv needs square sides divisible by 8)", o->model ? o->model : "mlp", tr.c, tr.h, tr.w);
+        else {   /* the data decides the preset's shape */
+            const char *name = o->model ? o->model : "mlp";
+            int h, w;
+            preset_size(name, tr.c, tr.h, tr.w, &h, &w);
+            if (vae_arch_preset(arch, sizeof arch, name, tr.c, h, w, o->hidden, o->latent) != VAE_OK)
+                die("train: model '%s' does not fit %dx%dx%d data", name, tr.c, tr.h, tr.w);
+        }
         if ((r = vae_model_init(&m, arch, &c, 0)) != VAE_OK) die("%s", m.error);
     }
-    if (tr.c != m.in_c || tr.h != m.in_h || tr.w != m.in_w)
-        die("train: data is %dx%dx%d but the model takes %dx%dx%d", tr.c, tr.h, tr.w, m.in_c, m.in_h, m.in_w);
+    fit_data(&tr, &m);
+    fit_data(&te, &m);
     if (!o->quiet)
         printf("training %lu parameters on %d images (%s), batch %d, %d epoch(s) from epoch %d, GEMM %s\n",
                (unsigned long)m.nparams, tr.n, o->data, m.cfg.batch, o->epochs, m.epoch, vae_gemm_kernel_name_active());
@@ -289,6 +455,7 @@ static void cmd_eval(opts *o)
     vae_stats s;
     load_model(&m, o->file, o->batch ? o->batch : 500, o->threads, 0);
     load_data(&te, o->data, VAE_SPLIT_TEST, shapes_size(o, &m));
+    fit_data(&te, &m);
     if (vae_model_evaluate_data(&m, &te, 0, &s) != VAE_OK) die("%s", m.error);
     printf("%d test images, %s loss, beta %g: loss %.4f\n", s.images, m.cfg.loss == VAE_LOSS_BCE ? "bce" : "mse", m.cfg.beta, s.loss);
     printf("nelbo %.4f recon %.4f kl %.4f\n", s.recon + s.kl, s.recon, s.kl);
@@ -321,6 +488,7 @@ static void cmd_recon(opts *o)
     if (!o->out) die("recon: -o out.png is required");
     load_model(&m, o->file, 0, o->threads, VAE_INFERENCE);
     load_data(&te, o->data, VAE_SPLIT_TEST, shapes_size(o, &m));
+    fit_data(&te, &m);
     if (n > te.n) n = te.n;
     img = (float *)malloc(sizeof(float) * 2 * (size_t)n * m.in_size);
     if (!img) die("out of memory");
@@ -339,6 +507,7 @@ static void cmd_interp(opts *o)
     if (!o->out) die("interp: -o out.png is required");
     load_model(&m, o->file, 0, o->threads, VAE_INFERENCE);
     load_data(&te, o->data, VAE_SPLIT_TEST, shapes_size(o, &m));
+    fit_data(&te, &m);
     if (2 * pairs > te.n) pairs = te.n / 2;
     img = (float *)malloc(sizeof(float) * (size_t)pairs * cols * m.in_size);
     x = (float *)malloc(sizeof(float) * 2 * (size_t)m.in_size);
@@ -374,9 +543,17 @@ static void cmd_info(opts *o)
         c.batch = 1;
         if (o->arch) snprintf(arch, sizeof arch, "%s", o->arch);
         else if (!o->model) die("info: give a checkpoint FILE, --model NAME or --arch TEXT");
-        else {
-            int conv = strcmp(o->model, "conv") == 0, ch = o->channels ? o->channels : conv ? 3 : 1, size = conv ? 32 : 28;
-            if (vae_arch_preset(arch, sizeof arch, o->model, ch, size, size, o->hidden, o->latent) != VAE_OK)
+        else {   /* the shape of --data if given, else 1x28x28 for mlp, 3x32x32 for conv (or --channels) */
+            int conv = strcmp(o->model, "conv") == 0, ch = o->channels ? o->channels : conv ? 3 : 1, h = conv ? 32 : 28, w = h;
+            if (o->data) {
+                vae_data d;
+                if (o->channels) die("info: the data decides the channels; give --data or --channels, not both");
+                load_data(&d, o->data, VAE_SPLIT_TEST, h);
+                ch = d.c;
+                preset_size(o->model, d.c, d.h, d.w, &h, &w);
+                vae_data_free(&d);
+            }
+            if (vae_arch_preset(arch, sizeof arch, o->model, ch, h, w, o->hidden, o->latent) != VAE_OK)
                 die("info: unknown model '%s' (presets: mlp, conv)", o->model);
         }
         c.loss = VAE_LOSS_MSE;   /* the loss does not change the table; MSE accepts any decoder */
