@@ -133,7 +133,7 @@ typedef enum vae_result {
 VAEDEF const char *vae_result_string(vae_result r);
 
 #define VAE_ERROR_SIZE 256
-#define VAE_ARCH_MAX   8192    /* longest architecture text */
+#define VAE_ARCH_MAX   32768   /* longest architecture text */
 
 /* ---- random numbers: xoshiro128** seeded by splitmix64; same stream on every platform ---- */
 typedef struct vae_rng { uint32_t s[4]; } vae_rng;
@@ -171,16 +171,25 @@ typedef struct vae_config {
 
 VAEDEF vae_config vae_config_default(void);
 
-/* Writes the architecture text of a preset into buf. Presets: "mlp" (seed 003) and "conv"
-   (seed 002; square images whose side is a multiple of 8). hidden and latent of 0 take the
-   preset's defaults. vae_config_preset gives the preset's training setup from its seed. */
+/* The presets mirror the seed models layer for layer, with their state_dict names:
+     "mlp"      seed 003  MLP VAE 784-400-20                     any size (1x28x28)
+     "conv"     seed 002  ConvolutionalVAE, BatchNorm             square, side % 8 == 0 (3x32x32)
+     "vanilla"  seed 004  VanillaVAE, one-channel Tanh output      256x256 (3x256x256)
+     "resnet"   seed 000  ResNet VAE, GroupNorm, spatial latent    sides % 8 == 0 (3x32x32)
+     "conv250"  seed 001  ConvVAE for 250x250 images               250x250 (3x250x250)
+   The channel count is free; the shape in brackets is the seed's, which vae_preset_input gives.
+   vae_arch_preset writes the architecture text into buf (hidden and latent of 0 take the
+   preset's defaults; hidden is only used by "mlp"). vae_config_preset gives the seed's
+   training setup. */
 VAEDEF vae_result vae_arch_preset(char *buf, size_t cap, const char *name, int c, int h, int w, int hidden, int latent);
 VAEDEF vae_result vae_config_preset(vae_config *cfg, const char *name);
+VAEDEF vae_result vae_preset_input(const char *name, int *c, int *h, int *w);
 
 /* ---- the model ---- */
 typedef enum vae_op {
     VAE_OP_INPUT = 0, VAE_OP_FLATTEN, VAE_OP_RESHAPE, VAE_OP_LINEAR, VAE_OP_MULV, VAE_OP_SAMPLE,
-    VAE_OP_CONV, VAE_OP_CONVT, VAE_OP_BATCHNORM,
+    VAE_OP_CONV, VAE_OP_CONVT, VAE_OP_BATCHNORM, VAE_OP_GROUPNORM, VAE_OP_MAXPOOL, VAE_OP_UPSAMPLE,
+    VAE_OP_SKIP, VAE_OP_ADD,
     VAE_OP_RELU, VAE_OP_LEAKY_RELU, VAE_OP_SIGMOID, VAE_OP_TANH, VAE_OP_SILU,
     VAE_OP_COUNT
 } vae_op;
@@ -195,14 +204,21 @@ typedef struct vae_layer {
     int    c, h, w;               /* output shape                                           */
     int    in_c, in_h, in_w;      /* input shape                                            */
     int    units;                 /* linear: outputs; mulv: latent size                     */
-    int    k, stride, pad, opad;  /* conv, convt: square kernel, stride, padding, output_padding */
-    int    has_bias;              /* linear, mulv                                           */
+    int    k, stride, pad, opad;  /* conv, convt: square kernel, stride, padding, output_padding;
+                                     maxpool: k, stride; upsample: k is the scale          */
+    int    groups;                /* groupnorm                                              */
+    int    link;                  /* skip: its add layer; add: its skip layer               */
+    int    has_bias;              /* linear, mulv, conv, convt, add; batch/groupnorm affine */
     float  alpha;                 /* leakyrelu: slope; sample: log-variance clamp (0 = off) */
     size_t nparams;
     float *y, *dy;                /* output and its gradient, (batch, c, h, w)              */
     float *weight, *bias;         /* parameters (NULL where the layer has none)             */
     float *dweight, *dbias;       /* their gradients (NULL under VAE_INFERENCE)             */
-    float *aux;                   /* layer state kept for backward (sample: eps)            */
+    float *aux;                   /* per-image state kept for backward: sample: eps;
+                                     groupnorm: mean and 1/std of each group; add with a
+                                     projection: the gradient of the skipped tensor;
+                                     skip: points at what its add leaves for it           */
+    size_t aux_size;              /* floats of aux per image                                */
     float *state;                 /* batchnorm: running mean, running var (C each), then the
                                      batch mean and 1/std kept for backward                 */
     float  eps, momentum;         /* batchnorm                                              */
@@ -226,6 +242,8 @@ typedef struct vae_model {
     int        nlayers;
     int        sample_layer;      /* index of the `sample` layer                             */
     int        in_c, in_h, in_w, in_size;   /* image shape; in_size = c*h*w                 */
+    int        out_c, out_size;   /* decoder output: out_c is in_c, or 1 when one channel is
+                                     compared with every input channel (seed 004)          */
     int        latent;            /* elements of z per image                                */
     size_t     nparams;
     float     *params, *grads, *opt_m, *opt_v;   /* flat blocks of nparams floats           */
@@ -2446,21 +2464,22 @@ static uint32_t vae__adler32(uint32_t a, const unsigned char *p, size_t n)
 
 static const char *vae__op_names[] = {
     "input", "flatten", "reshape", "linear", "mulv", "sample", "conv", "convt", "batchnorm",
-    "relu", "leakyrelu", "sigmoid", "tanh", "silu"
+    "groupnorm", "maxpool", "upsample", "skip", "add", "relu", "leakyrelu", "sigmoid", "tanh", "silu"
 };
 VAE__STATIC_ASSERT(op_names, VAE__COUNTOF(vae__op_names) == VAE_OP_COUNT);
 
 #define VAE__MAX_DIM   65536          /* any one dimension            */
 #define VAE__MAX_ELEMS (1 << 28)      /* elements of one activation   */
 #define VAE__MAX_ARGS  8
+#define VAE__MAX_SKIPS 32             /* skips open at once           */
 
 /* What parsing learns before anything is allocated. */
 typedef struct vae__plan {
     int    nlayers, sample_layer;
-    int    in_c, in_h, in_w, latent;
+    int    in_c, in_h, in_w, latent, out_c;
     size_t nparams;      /* floats                                        */
     size_t act;          /* activation floats per image, over all layers  */
-    size_t aux;          /* saved-for-backward floats per image           */
+    size_t aux;          /* saved-for-backward floats per image, over all layers */
     size_t cols;         /* largest im2col matrix of one image            */
     size_t state;        /* batchnorm running statistics and saved batch statistics */
     size_t arch_len;
@@ -2577,6 +2596,9 @@ static int vae__args_check(const vae__token *t, int maxpos, const char *const *k
     return 0;
 }
 
+/* Layers whose output is their input, unchanged in memory: no activation of their own. */
+static int vae__is_view(vae_op op) { return op == VAE_OP_FLATTEN || op == VAE_OP_RESHAPE || op == VAE_OP_SKIP; }
+
 /* Parses arch, infers every shape and sums every size. With layers == NULL it only counts;
    the model calls it twice, before and after carving memory, so that parsing never allocates. */
 static vae_result vae__arch_parse(const char *arch, vae_layer *layers, vae__plan *pl, char *err)
@@ -2587,10 +2609,14 @@ static vae_result vae__arch_parse(const char *arch, vae_layer *layers, vae__plan
     static const char *const conv_keys[] = { "k", "s", "p", "bias", NULL };
     static const char *const bn_keys[] = { "eps", "momentum", NULL };
     static const char *const convt_keys[] = { "k", "s", "p", "op", "bias", NULL };
+    static const char *const gn_keys[] = { "eps", "affine", NULL };
+    static const char *const pool_keys[] = { "k", "s", NULL };
+    static const char *const add_keys[] = { "proj", "bias", NULL };
     const char *p = arch;
     vae_layer tmp;
     vae__token t;
     int i, r, c = 0, h = 0, w = 0, ovf = 0;
+    int nskip = 0, skip_at[VAE__MAX_SKIPS], skip_shape[VAE__MAX_SKIPS][3];   /* open skips, innermost last */
     memset(pl, 0, sizeof *pl);
     pl->sample_layer = -1;
     if (!arch) return vae__fail(err, VAE_ERROR_ARCH, "arch: no architecture given");
@@ -2630,7 +2656,7 @@ static vae_result vae__arch_parse(const char *arch, vae_layer *layers, vae__plan
             break;
         case VAE_OP_LINEAR:
         case VAE_OP_MULV:
-            if (vae__args_check(&t, 1, bias_keys, err) || vae__arg_int(&t, 0, NULL, LONG_MIN, 1, VAE__MAX_DIM, &a, err) ||
+            if (vae__args_check(&t, 1, bias_keys, err) || vae__arg_int(&t, 0, NULL, LONG_MIN, 1, VAE__MAX_ELEMS, &a, err) ||
                 vae__arg_int(&t, 1, "bias", 1, 0, 1, &b, err))
                 return VAE_ERROR_ARCH;
             if (h != 1 || w != 1)
@@ -2676,6 +2702,61 @@ static vae_result vae__arch_parse(const char *arch, vae_layer *layers, vae__plan
             l->nparams = 2 * (size_t)c;
             pl->state = vae__add(pl->state, 4 * (size_t)c, &ovf);
             break;
+        case VAE_OP_GROUPNORM:
+            /* PyTorch's GroupNorm(groups, C): each image's channels in `groups` contiguous sets */
+            if (vae__args_check(&t, 1, gn_keys, err) || vae__arg_int(&t, 0, NULL, LONG_MIN, 1, VAE__MAX_DIM, &a, err) ||
+                vae__arg_float(&t, 99, "eps", 1e-5, 0, 1, &l->eps, err) || vae__arg_int(&t, 99, "affine", 1, 0, 1, &b, err))
+                return VAE_ERROR_ARCH;
+            if (c % a) return vae__fail(err, VAE_ERROR_ARCH, "arch: groupnorm(%ld) does not divide %d channels", a, c);
+            l->c = c; l->h = h; l->w = w; l->groups = (int)a; l->has_bias = (int)b;
+            l->nparams = b ? 2 * (size_t)c : 0;
+            l->aux_size = 2 * (size_t)a;
+            break;
+        case VAE_OP_MAXPOOL:
+            /* MaxPool2d(k, stride=k by default), no padding, floor: PyTorch's defaults */
+            if (vae__args_check(&t, 2, pool_keys, err) || vae__arg_int(&t, 0, "k", 2, 1, 64, &a, err) ||
+                vae__arg_int(&t, 1, "s", a, 1, 64, &b, err))
+                return VAE_ERROR_ARCH;
+            if (h < a || w < a) return vae__fail(err, VAE_ERROR_ARCH, "arch: maxpool(%ld) of a %dx%d input", a, h, w);
+            l->k = (int)a; l->stride = (int)b;
+            l->c = c; l->h = (int)((h - a) / b + 1); l->w = (int)((w - a) / b + 1);
+            break;
+        case VAE_OP_UPSAMPLE:
+            /* Upsample(scale_factor=k, mode='nearest') */
+            if (vae__args_check(&t, 1, no_keys, err) || vae__arg_int(&t, 0, NULL, 2, 1, 64, &a, err)) return VAE_ERROR_ARCH;
+            if ((double)h * a > VAE__MAX_DIM || (double)w * a > VAE__MAX_DIM)
+                return vae__fail(err, VAE_ERROR_ARCH, "arch: upsample(%ld) of a %dx%d input is too large", a, h, w);
+            l->k = (int)a; l->c = c; l->h = h * (int)a; l->w = w * (int)a;
+            break;
+        case VAE_OP_SKIP:
+            /* opens a residual branch: the matching add sums its input with this tensor */
+            if (vae__args_check(&t, 0, no_keys, err)) return VAE_ERROR_ARCH;
+            if (nskip == VAE__MAX_SKIPS) return vae__fail(err, VAE_ERROR_ARCH, "arch: more than %d nested skips", VAE__MAX_SKIPS);
+            skip_at[nskip] = i; skip_shape[nskip][0] = c; skip_shape[nskip][1] = h; skip_shape[nskip][2] = w; nskip++;
+            l->c = c; l->h = h; l->w = w;
+            break;
+        case VAE_OP_ADD: {
+            /* closes the innermost skip: y = x + s, or x + conv1x1(s) with proj=1 */
+            int sc, sh, sw;
+            if (vae__args_check(&t, 0, add_keys, err) || vae__arg_int(&t, 99, "proj", 0, 0, 1, &a, err) ||
+                vae__arg_int(&t, 99, "bias", 1, 0, 1, &b, err))
+                return VAE_ERROR_ARCH;
+            if (!nskip) return vae__fail(err, VAE_ERROR_ARCH, "arch: add (token %d) without a skip before it", i + 1);
+            nskip--;
+            sc = skip_shape[nskip][0]; sh = skip_shape[nskip][1]; sw = skip_shape[nskip][2];
+            if (sh != h || sw != w || (!a && sc != c))
+                return vae__fail(err, VAE_ERROR_ARCH, "arch: add (token %d) joins %dx%dx%d with the skip's %dx%dx%d%s", i + 1,
+                                 c, h, w, sc, sh, sw, a || sh != h || sw != w ? "" : "; add(proj=1) projects channels");
+            l->link = skip_at[nskip];
+            if (layers) layers[l->link].link = i;
+            l->c = c; l->h = h; l->w = w;
+            if (a) {
+                l->k = 1; l->has_bias = (int)b;
+                l->nparams = vae__add(vae__mul((size_t)c, (size_t)sc, &ovf), b ? (size_t)c : 0, &ovf);
+                l->aux_size = (size_t)sc * h * w;
+            }
+            break;
+        }
         case VAE_OP_SAMPLE:
             if (vae__args_check(&t, 0, sample_keys, err) || vae__arg_float(&t, 0, "clamp", 0, 0, 1e4, &l->alpha, err))
                 return VAE_ERROR_ARCH;
@@ -2684,7 +2765,7 @@ static vae_result vae__arch_parse(const char *arch, vae_layer *layers, vae__plan
             pl->sample_layer = i;
             l->c = c / 2; l->h = h; l->w = w;
             pl->latent = l->c * h * w;
-            pl->aux = vae__add(pl->aux, (size_t)pl->latent, &ovf);   /* eps */
+            l->aux_size = (size_t)pl->latent;   /* eps */
             break;
         case VAE_OP_LEAKY_RELU:
             if (vae__args_check(&t, 1, no_keys, err) || vae__arg_float(&t, 0, NULL, 0.01, -1e3, 1e3, &l->alpha, err))
@@ -2698,8 +2779,9 @@ static vae_result vae__arch_parse(const char *arch, vae_layer *layers, vae__plan
         }
         size = (size_t)l->c * l->h * l->w;
         if (size > VAE__MAX_ELEMS) return vae__fail(err, VAE_ERROR_ARCH, "arch: %s output of %lu elements is too large", l->name, (unsigned long)size);
-        if (op != VAE_OP_FLATTEN && op != VAE_OP_RESHAPE) pl->act = vae__add(pl->act, size, &ovf);
+        if (!vae__is_view(l->op)) pl->act = vae__add(pl->act, size, &ovf);
         pl->nparams = vae__add(pl->nparams, l->nparams, &ovf);
+        pl->aux = vae__add(pl->aux, l->aux_size, &ovf);
         c = l->c; h = l->h; w = l->w;
         if (i == 0) { pl->in_c = c; pl->in_h = h; pl->in_w = w; }
     }
@@ -2710,41 +2792,132 @@ static vae_result vae__arch_parse(const char *arch, vae_layer *layers, vae__plan
     if (pl->arch_len >= VAE_ARCH_MAX) return vae__fail(err, VAE_ERROR_ARCH, "arch: text longer than %d bytes", VAE_ARCH_MAX - 1);
     if (i == 0) return vae__fail(err, VAE_ERROR_ARCH, "arch: empty");
     if (pl->sample_layer < 1) return vae__fail(err, VAE_ERROR_ARCH, "arch: no sample layer between encoder and decoder");
-    if (c != pl->in_c || h != pl->in_h || w != pl->in_w)
+    if (nskip) return vae__fail(err, VAE_ERROR_ARCH, "arch: skip (token %d) without an add after it", skip_at[nskip - 1] + 1);
+    if ((c != pl->in_c && c != 1) || h != pl->in_h || w != pl->in_w)
         return vae__fail(err, VAE_ERROR_ARCH, "arch: the decoder gives %dx%dx%d but the input is %dx%dx%d",
                          c, h, w, pl->in_c, pl->in_h, pl->in_w);
+    pl->out_c = c;
     return VAE_OK;
+}
+
+/* Appends to the text being built in buf; *len past cap marks it as too long. */
+static void vae__catf(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (*len >= cap) return;
+    va_start(ap, fmt);
+    n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    *len = n < 0 ? cap : *len + (size_t)n;
+}
+
+/* Seed 000's ResidualBlock(in, out) as residual_blocks.<i> of <part>: two 3x3 convolutions
+   with GroupNorm(32) and SiLU, a 1x1 channel_up on the skip when the channels change, and a
+   GroupNorm after the sum. */
+static void vae__preset_resblock(char *buf, size_t cap, size_t *len, const char *part, int i, int in, int out)
+{
+    vae__catf(buf, cap, len,
+              "\nskip conv(%d,3,1,1,bias=0):%s.residual_blocks.%d.block.0 groupnorm(32):%s.residual_blocks.%d.block.1 silu"
+              " conv(%d,3,1,1,bias=0):%s.residual_blocks.%d.block.3 groupnorm(32):%s.residual_blocks.%d.block.4 silu",
+              out, part, i, part, i, out, part, i, part, i);
+    if (in != out) vae__catf(buf, cap, len, " add(proj=1,bias=0):%s.residual_blocks.%d.channel_up", part, i);
+    else vae__catf(buf, cap, len, " add");
+    vae__catf(buf, cap, len, " groupnorm(32):%s.residual_blocks.%d.group_norm", part, i);
 }
 
 VAEDEF vae_result vae_arch_preset(char *buf, size_t cap, const char *name, int c, int h, int w, int hidden, int latent)
 {
-    int n;
-    if (!buf || !name || c < 1 || h < 1 || w < 1 || hidden < 0 || latent < 0) return VAE_ERROR_INVALID_ARGUMENT;
+    size_t n = 0;
+    int i;
+    if (!buf || !cap || !name || c < 1 || h < 1 || w < 1 || hidden < 0 || latent < 0) return VAE_ERROR_INVALID_ARGUMENT;
+    buf[0] = 0;
     if (strcmp(name, "mlp") == 0) {
         /* seed 003: the PyTorch example VAE, 784-400-20, attribute names as in the seed */
         if (!hidden) hidden = 400;
         if (!latent) latent = 20;
-        n = snprintf(buf, cap,
-                     "input(%d,%d,%d) flatten linear(%d):img_to_hidden relu\n"
-                     "mulv(%d):hidden_to_mean,hidden_to_logvar sample\n"
-                     "linear(%d):latent_to_hidden relu linear(%d):hidden_to_img reshape(%d,%d,%d) sigmoid",
-                     c, h, w, hidden, latent, hidden, c * h * w, c, h, w);
-        return n > 0 && (size_t)n < cap ? VAE_OK : VAE_ERROR_INVALID_ARGUMENT;
-    }
-    if (strcmp(name, "conv") == 0) {
+        vae__catf(buf, cap, &n,
+                  "input(%d,%d,%d) flatten linear(%d):img_to_hidden relu\n"
+                  "mulv(%d):hidden_to_mean,hidden_to_logvar sample\n"
+                  "linear(%d):latent_to_hidden relu linear(%d):hidden_to_img reshape(%d,%d,%d) sigmoid",
+                  c, h, w, hidden, latent, hidden, c * h * w, c, h, w);
+    } else if (strcmp(name, "conv") == 0) {
         /* seed 002: ConvolutionalVAE, names as its encoder/decoder nn.Sequential indices */
         int f = h / 8;
         if (h % 8 || w % 8 || h != w) return VAE_ERROR_INVALID_ARGUMENT;
         if (!latent) latent = 128;
-        n = snprintf(buf, cap,
-                     "input(%d,%d,%d) conv(96,3,2,1):encoder.0 relu batchnorm:encoder.2\n"
-                     "conv(192,3,2,1):encoder.3 relu batchnorm:encoder.5 conv(384,3,2,1):encoder.6 relu batchnorm:encoder.8\n"
-                     "flatten linear(%d):encoder.10 sample linear(%d):decoder.0 reshape(384,%d,%d)\n"
-                     "convt(192,3,2,1,op=1):decoder.2 relu batchnorm:decoder.4 convt(96,3,2,1,op=1):decoder.5 relu batchnorm:decoder.7\n"
-                     "convt(%d,3,2,1,op=1):decoder.8 sigmoid",
-                     c, h, w, 2 * latent, 384 * f * f, f, f, c);
-        return n > 0 && (size_t)n < cap ? VAE_OK : VAE_ERROR_INVALID_ARGUMENT;
+        vae__catf(buf, cap, &n,
+                  "input(%d,%d,%d) conv(96,3,2,1):encoder.0 relu batchnorm:encoder.2\n"
+                  "conv(192,3,2,1):encoder.3 relu batchnorm:encoder.5 conv(384,3,2,1):encoder.6 relu batchnorm:encoder.8\n"
+                  "flatten linear(%d):encoder.10 sample linear(%d):decoder.0 reshape(384,%d,%d)\n"
+                  "convt(192,3,2,1,op=1):decoder.2 relu batchnorm:decoder.4 convt(96,3,2,1,op=1):decoder.5 relu batchnorm:decoder.7\n"
+                  "convt(%d,3,2,1,op=1):decoder.8 sigmoid",
+                  c, h, w, 2 * latent, 384 * f * f, f, f, c);
+    } else if (strcmp(name, "vanilla") == 0) {
+        /* seed 004: VanillaVAE(in_channels, 128) as printed: five stride-2 Conv+BN+LeakyReLU
+           blocks to 512x8x8, fc_mu/fc_var, a decoder from 512x2x2 through four ConvTranspose
+           blocks, final_layer and final_after to 256x256, then final_conv to one channel + Tanh */
+        static const int dims[] = { 32, 64, 128, 256, 512 };
+        if (h != 256 || w != 256) return VAE_ERROR_INVALID_ARGUMENT;
+        if (!latent) latent = 128;
+        vae__catf(buf, cap, &n, "input(%d,%d,%d)", c, h, w);
+        for (i = 0; i < 5; i++)
+            vae__catf(buf, cap, &n, "\nconv(%d,3,2,1):encoder.%d.0 batchnorm:encoder.%d.1 leakyrelu", dims[i], i, i);
+        vae__catf(buf, cap, &n, "\nflatten mulv(%d):fc_mu,fc_var sample linear(2048):decoder_input reshape(512,2,2)", latent);
+        for (i = 0; i < 4; i++)
+            vae__catf(buf, cap, &n, "\nconvt(%d,3,2,1,op=1):decoder.%d.0 batchnorm:decoder.%d.1 leakyrelu", dims[3 - i], i, i);
+        vae__catf(buf, cap, &n,
+                  "\nconvt(32,3,2,1,op=1):final_layer.0 batchnorm:final_layer.1 leakyrelu"
+                  "\nconvt(32,3,2,1,op=1):final_after.0 batchnorm:final_after.1 leakyrelu"
+                  " convt(32,3,2,1,op=1):final_after.3 batchnorm:final_after.4 leakyrelu"
+                  "\nconv(1,3,1,1):final_conv.0 tanh");
+    } else if (strcmp(name, "resnet") == 0) {
+        /* seed 000: VAE(in_channels, latent_dim=4): a ResNet encoder with GroupNorm and max
+           pooling to a spatial latent (mean | logvar as 2x4 channels at h/8 x w/8), log-variance
+           clamped to +-10, tanh on z, and a decoder with nearest upsampling */
+        static const int enc[][2] = { { 64, 128 }, { 128, 128 }, { 0, 0 }, { 128, 256 }, { 256, 256 }, { 0, 0 },
+                                      { 256, 512 }, { 512, 512 }, { 0, 0 }, { 512, 512 }, { 512, 512 } };
+        static const int dec[][2] = { { 512, 512 }, { 512, 512 }, { 0, 0 }, { 512, 256 }, { 256, 256 }, { 0, 0 },
+                                      { 256, 128 }, { 128, 128 }, { 0, 0 }, { 128, 64 }, { 64, 64 } };
+        if (h % 8 || w % 8) return VAE_ERROR_INVALID_ARGUMENT;
+        if (!latent) latent = 4;
+        vae__catf(buf, cap, &n, "input(%d,%d,%d) conv(64,3,1,1,bias=0):encoder.initial", c, h, w);
+        for (i = 0; i < 11; i++)
+            if (enc[i][0]) vae__preset_resblock(buf, cap, &n, "encoder", i, enc[i][0], enc[i][1]);
+            else vae__catf(buf, cap, &n, "\nmaxpool(2)");
+        vae__catf(buf, cap, &n, "\nconv(%d,3,1,1,bias=0):encoder.conv conv(%d,1,1,0,bias=0):encoder.final sample(clamp=10) tanh"
+                                "\nconv(512,1,1,0,bias=0):decoder.initial", 2 * latent, 2 * latent);
+        for (i = 0; i < 11; i++)
+            if (dec[i][0]) vae__preset_resblock(buf, cap, &n, "decoder", i, dec[i][0], dec[i][1]);
+            else vae__catf(buf, cap, &n, "\nupsample(2)");
+        vae__catf(buf, cap, &n, "\nconv(%d,3,1,1,bias=0):decoder.final1 conv(%d,1,1,0,bias=0):decoder.final2", c, c);
+    } else if (strcmp(name, "conv250") == 0) {
+        /* seed 001: ConvVAE(latent_dim=128) for 250x250 images: four stride-2 convolutions to
+           512x16x16, fc_mu/fc_logvar, decoder_input, and transposed convolutions with
+           output_padding 1, 0, 0, 1 back to 250x250 (nn.Sequential index 0 is the Reshape) */
+        if (h != 250 || w != 250) return VAE_ERROR_INVALID_ARGUMENT;
+        if (!latent) latent = 128;
+        vae__catf(buf, cap, &n,
+                  "input(%d,%d,%d) conv(64,3,2,1):encoder.0 relu conv(128,3,2,1):encoder.2 relu\n"
+                  "conv(256,3,2,1):encoder.4 relu conv(512,3,2,1):encoder.6 relu flatten\n"
+                  "mulv(%d):fc_mu,fc_logvar sample linear(131072):decoder_input reshape(512,16,16)\n"
+                  "convt(256,3,2,1,op=1):decoder.1 relu convt(128,3,2,1,op=0):decoder.3 relu\n"
+                  "convt(64,3,2,1,op=0):decoder.5 relu convt(%d,3,2,1,op=1):decoder.7 sigmoid",
+                  c, h, w, latent, c);
+    } else {
+        return VAE_ERROR_INVALID_ARGUMENT;
     }
+    return n < cap ? VAE_OK : VAE_ERROR_INVALID_ARGUMENT;
+}
+
+VAEDEF vae_result vae_preset_input(const char *name, int *c, int *h, int *w)
+{
+    static const struct { const char *name; int c, h, w; } t[] = {
+        { "mlp", 1, 28, 28 }, { "conv", 3, 32, 32 }, { "vanilla", 3, 256, 256 }, { "resnet", 3, 32, 32 }, { "conv250", 3, 250, 250 }
+    };
+    size_t i;
+    for (i = 0; name && i < VAE__COUNTOF(t); i++)
+        if (strcmp(name, t[i].name) == 0) { *c = t[i].c; *h = t[i].h; *w = t[i].w; return VAE_OK; }
     return VAE_ERROR_INVALID_ARGUMENT;
 }
 
@@ -2752,6 +2925,18 @@ VAEDEF vae_result vae_config_preset(vae_config *cfg, const char *name)
 {
     *cfg = vae_config_default();
     if (strcmp(name, "mlp") == 0) return VAE_OK;   /* seed 003: BCE, Adam 1e-3, batch 128 */
+    if (strcmp(name, "conv250") == 0) { cfg->batch = 8; return VAE_OK; }   /* seed 001: BCE + KL, summed */
+    if (strcmp(name, "resnet") == 0) {
+        /* seed 000: MSE (sum) + 0.1 KL */
+        cfg->loss = VAE_LOSS_MSE; cfg->beta = 0.1f; cfg->batch = 16;
+        return VAE_OK;
+    }
+    if (strcmp(name, "vanilla") == 0) {
+        /* seed 004: MSE (mean) + kld_weight x KL summed over the latent, with PyTorch-VAE's
+           kld_weight 0.00025; REDUCE_MEAN divides KL by the latent size, so beta carries it */
+        cfg->loss = VAE_LOSS_MSE; cfg->reduce = VAE_REDUCE_MEAN; cfg->beta = 0.00025f * 128; cfg->batch = 8;
+        return VAE_OK;
+    }
     if (strcmp(name, "conv") == 0) {
         /* seed 002: MSE (mean) + beta KL / (batch x latent), log-variance clamped to +-10 in
            the KL term, AdamW with weight decay 1e-5, gradient norm clipped to 1, batch 32 */
@@ -2861,13 +3046,13 @@ static void vae__params_init(vae_model *m)
     vae_rng_seed(&rng, m->cfg.seed ^ 0x5EEDull);
     for (i = 0; i < m->nlayers; i++) {
         vae_layer *l = &m->layers[i];
-        if (l->op == VAE_OP_BATCHNORM) {
+        if (l->op == VAE_OP_BATCHNORM || l->op == VAE_OP_GROUPNORM) {
             int j;
-            for (j = 0; j < l->c; j++) { l->weight[j] = 1.0f; l->bias[j] = 0.0f; }
+            for (j = 0; j < (l->nparams ? l->c : 0); j++) { l->weight[j] = 1.0f; l->bias[j] = 0.0f; }
         } else if (l->nparams) {
             /* fan_in as PyTorch computes it from the weight: dim 1 times the kernel area */
             int fan_in = l->op == VAE_OP_CONV ? l->in_c * l->k * l->k : l->op == VAE_OP_CONVT ? l->c * l->k * l->k
-                                                                                            : l->in_c * l->in_h * l->in_w;
+                       : l->op == VAE_OP_ADD ? m->layers[l->link].c : l->in_c * l->in_h * l->in_w;
             float bound = 1.0f / (float)sqrt((double)fan_in);
             vae__init_uniform(l->weight, l->nparams - (l->bias ? (size_t)l->c : 0), bound, &rng);
             if (l->bias) vae__init_uniform(l->bias, (size_t)l->c, bound, &rng);
@@ -2902,8 +3087,11 @@ VAEDEF vae_result vae_model_init_preallocated(vae_model *m, const char *arch, co
     if ((r = vae__arch_parse(m->arch, m->layers, &pl, m->error)) != VAE_OK) return r;
     if (m->cfg.loss == VAE_LOSS_BCE && m->layers[pl.nlayers - 1].op != VAE_OP_SIGMOID)
         return vae__fail(m->error, VAE_ERROR_ARCH, "arch: the BCE loss needs the decoder to end in sigmoid (use the MSE loss otherwise)");
+    if (m->cfg.loss == VAE_LOSS_BCE && pl.out_c != pl.in_c)
+        return vae__fail(m->error, VAE_ERROR_ARCH, "arch: the BCE loss needs as many output channels as input channels");
     m->nlayers = pl.nlayers; m->sample_layer = pl.sample_layer;
     m->in_c = pl.in_c; m->in_h = pl.in_h; m->in_w = pl.in_w; m->in_size = pl.in_c * pl.in_h * pl.in_w;
+    m->out_c = pl.out_c; m->out_size = pl.out_c * pl.in_h * pl.in_w;
     m->latent = pl.latent; m->nparams = pl.nparams;
     m->params = base + L.params;
     m->grads = train ? base + L.grads : NULL;
@@ -2920,7 +3108,7 @@ VAEDEF vae_result vae_model_init_preallocated(vae_model *m, const char *arch, co
     for (i = 0; i < m->nlayers; i++) {
         vae_layer *l = &m->layers[i];
         size_t size = (size_t)l->c * l->h * l->w;
-        if (l->op == VAE_OP_FLATTEN || l->op == VAE_OP_RESHAPE) {   /* views: no copy */
+        if (vae__is_view(l->op)) {   /* no copy */
             l->y = m->layers[i - 1].y; l->dy = m->layers[i - 1].dy;
         } else {
             l->y = act; act += B * size;
@@ -2931,12 +3119,16 @@ VAEDEF vae_result vae_model_init_preallocated(vae_model *m, const char *arch, co
             l->weight = param; l->bias = l->has_bias ? param + nw : NULL; param += l->nparams;
             if (grad) { l->dweight = grad; l->dbias = l->has_bias ? grad + nw : NULL; grad += l->nparams; }
         }
-        if (l->op == VAE_OP_SAMPLE) { l->aux = aux; aux += B * size; }
+        if (l->aux_size) { l->aux = aux; aux += B * l->aux_size; }
         if (l->op == VAE_OP_BATCHNORM) {
             int j;
             l->state = state; state += 4 * (size_t)l->c;
             for (j = 0; j < l->c; j++) l->state[l->c + j] = 1.0f;   /* running var starts at 1 */
         }
+    }
+    for (i = 0; i < m->nlayers; i++) {   /* where each skip finds its add's gradient */
+        vae_layer *l = &m->layers[i];
+        if (l->op == VAE_OP_ADD) m->layers[l->link].aux = l->nparams ? l->aux : l->dy;
     }
     vae_rng_seed(&m->rng, m->cfg.seed);
     vae__params_init(m);
@@ -3182,6 +3374,158 @@ static void vae__bn_backward(const vae_layer *l, float *dx, const float *dy, con
     }
 }
 
+/* GroupNorm as PyTorch defines it: each image's C channels form `groups` contiguous sets of
+   C/groups channels, normalised by their own mean and biased variance in training and eval
+   alike, then scaled and shifted per channel. aux keeps each group's mean and 1/std. */
+static void vae__gn_forward(const vae_layer *l, float *y, const float *x, int n)
+{
+    int G = l->groups, cg = l->c / G, i, g, c;
+    size_t HW = (size_t)l->h * l->w, len = (size_t)cg * HW, j;
+    for (i = 0; i < n; i++)
+        for (g = 0; g < G; g++) {
+            const float *xg = x + ((size_t)i * G + g) * len;
+            float *yg = y + ((size_t)i * G + g) * len, mean, inv;
+            double s = 0, v = 0;
+            for (j = 0; j < len; j++) s += xg[j];
+            s /= (double)len;
+            for (j = 0; j < len; j++) { double d = xg[j] - s; v += d * d; }
+            mean = (float)s; inv = (float)(1.0 / sqrt(v / (double)len + l->eps));
+            l->aux[(size_t)i * 2 * G + g] = mean; l->aux[(size_t)i * 2 * G + G + g] = inv;
+            for (c = 0; c < cg; c++) {
+                float sc = l->weight ? l->weight[g * cg + c] * inv : inv, sh = l->bias ? l->bias[g * cg + c] : 0.0f;
+                const float *xc = xg + (size_t)c * HW;
+                float *yc = yg + (size_t)c * HW;
+                for (j = 0; j < HW; j++) yc[j] = (xc[j] - mean) * sc + sh;
+            }
+        }
+}
+
+/* With xhat = (x - mean) / std and g = dy * gamma over one group of N values:
+   dx = (g - mean(g) - xhat mean(g xhat)) / std; dgamma = sum dy xhat, dbeta = sum dy over
+   images and positions, summed image by image in order. */
+static void vae__gn_backward(const vae_layer *l, float *dx, const float *dy, const float *x, int n)
+{
+    int G = l->groups, cg = l->c / G, i, g, c;
+    size_t HW = (size_t)l->h * l->w, len = (size_t)cg * HW, j;
+    if (l->dweight) { memset(l->dweight, 0, sizeof(float) * l->c); memset(l->dbias, 0, sizeof(float) * l->c); }
+    for (i = 0; i < n; i++)
+        for (g = 0; g < G; g++) {
+            size_t off = ((size_t)i * G + g) * len;
+            float mean = l->aux[(size_t)i * 2 * G + g], inv = l->aux[(size_t)i * 2 * G + G + g];
+            double sg = 0, sgx = 0;
+            for (c = 0; c < cg; c++) {
+                const float *xc = x + off + (size_t)c * HW, *dyc = dy + off + (size_t)c * HW;
+                float gam = l->weight ? l->weight[g * cg + c] : 1.0f;
+                double sdy = 0, sdyx = 0;
+                for (j = 0; j < HW; j++) { float xh = (xc[j] - mean) * inv; sdy += dyc[j]; sdyx += (double)dyc[j] * xh; }
+                if (l->dweight) { l->dweight[g * cg + c] += (float)sdyx; l->dbias[g * cg + c] += (float)sdy; }
+                sg += gam * sdy; sgx += gam * sdyx;
+            }
+            if (!dx) continue;
+            {
+                float mg = (float)(sg / (double)len), mgx = (float)(sgx / (double)len);
+                for (c = 0; c < cg; c++) {
+                    const float *xc = x + off + (size_t)c * HW, *dyc = dy + off + (size_t)c * HW;
+                    float *dxc = dx + off + (size_t)c * HW, gam = l->weight ? l->weight[g * cg + c] : 1.0f;
+                    for (j = 0; j < HW; j++) dxc[j] = (gam * dyc[j] - mg - (xc[j] - mean) * inv * mgx) * inv;
+                }
+            }
+        }
+}
+
+/* MaxPool2d over k x k windows at stride s. Backward sends each output's gradient to the
+   first largest input of its window (found again, so nothing is stored), as PyTorch does. */
+static size_t vae__maxpool_argmax(const float *xc, int W, int oh, int ow, int k, int s)
+{
+    size_t best = (size_t)(oh * s) * W + (size_t)ow * s;
+    int a, b;
+    for (a = 0; a < k; a++)
+        for (b = 0; b < k; b++) {
+            size_t q = (size_t)(oh * s + a) * W + (size_t)(ow * s + b);
+            if (xc[q] > xc[best] || xc[q] != xc[q]) { best = q; if (xc[q] != xc[q]) return best; }
+        }
+    return best;
+}
+
+static void vae__maxpool_forward(const vae_layer *l, float *y, const float *x, int n)
+{
+    size_t planes = (size_t)n * l->c, p, in = (size_t)l->in_h * l->in_w, out = (size_t)l->h * l->w;
+    int oh, ow;
+    for (p = 0; p < planes; p++)
+        for (oh = 0; oh < l->h; oh++)
+            for (ow = 0; ow < l->w; ow++)
+                y[p * out + (size_t)oh * l->w + ow] = x[p * in + vae__maxpool_argmax(x + p * in, l->in_w, oh, ow, l->k, l->stride)];
+}
+
+static void vae__maxpool_backward(const vae_layer *l, float *dx, const float *dy, const float *x, int n)
+{
+    size_t planes = (size_t)n * l->c, p, in = (size_t)l->in_h * l->in_w, out = (size_t)l->h * l->w;
+    int oh, ow;
+    memset(dx, 0, sizeof(float) * planes * in);
+    for (p = 0; p < planes; p++)
+        for (oh = 0; oh < l->h; oh++)
+            for (ow = 0; ow < l->w; ow++)
+                dx[p * in + vae__maxpool_argmax(x + p * in, l->in_w, oh, ow, l->k, l->stride)] += dy[p * out + (size_t)oh * l->w + ow];
+}
+
+/* Nearest-neighbour upsampling by an integer factor; backward sums each factor x factor block. */
+static void vae__upsample_forward(const vae_layer *l, float *y, const float *x, int n)
+{
+    size_t planes = (size_t)n * l->c, p;
+    int f = l->k, oh, ow;
+    for (p = 0; p < planes; p++) {
+        const float *xp = x + p * l->in_h * l->in_w;
+        float *yp = y + p * l->h * l->w;
+        for (oh = 0; oh < l->h; oh++)
+            for (ow = 0; ow < l->w; ow++) yp[(size_t)oh * l->w + ow] = xp[(size_t)(oh / f) * l->in_w + ow / f];
+    }
+}
+
+static void vae__upsample_backward(const vae_layer *l, float *dx, const float *dy, int n)
+{
+    size_t planes = (size_t)n * l->c, p;
+    int f = l->k, oh, ow;
+    memset(dx, 0, sizeof(float) * planes * l->in_h * l->in_w);
+    for (p = 0; p < planes; p++) {
+        float *dxp = dx + p * l->in_h * l->in_w;
+        const float *dyp = dy + p * l->h * l->w;
+        for (oh = 0; oh < l->h; oh++)
+            for (ow = 0; ow < l->w; ow++) dxp[(size_t)(oh / f) * l->in_w + ow / f] += dyp[(size_t)oh * l->w + ow];
+    }
+}
+
+/* The residual join: y = x + s, or y = w s + b with w (C, S) a 1x1 convolution when the skipped
+   tensor s (n, S, h, w) has other channels (add(proj=1)). Backward passes dy on to x; the
+   skipped tensor's gradient, dy itself or w^T dy, is left where the skip layer adds it to its
+   own input's gradient once the branch between them has been run backwards. */
+static void vae__add_forward(const vae__gemm_ctx *g, const vae_layer *l, float *y, const float *x, const float *s, int n, int S)
+{
+    size_t P = (size_t)l->h * l->w, size = (size_t)l->c * P, j;
+    int i;
+    for (i = 0; i < n; i++) {
+        float *yi = y + (size_t)i * size;
+        if (!l->nparams) { const float *si = s + (size_t)i * size; for (j = 0; j < size; j++) yi[j] = x[(size_t)i * size + j] + si[j]; continue; }
+        vae__bias_rows(yi, l->bias, l->c, P);
+        vae__gemm(g, 0, 0, l->c, (int)P, S, 1.0f, l->weight, S, s + (size_t)i * S * P, (int)P, 1.0f, yi, (int)P);
+        for (j = 0; j < size; j++) yi[j] += x[(size_t)i * size + j];
+    }
+}
+
+static void vae__add_backward(const vae__gemm_ctx *g, const vae_layer *l, float *dx, const float *dy, const float *s, int n, int S)
+{
+    size_t P = (size_t)l->h * l->w, size = (size_t)l->c * P;
+    int i;
+    if (dx) memcpy(dx, dy, sizeof(float) * n * size);
+    if (!l->nparams) return;   /* the skip reads dy itself */
+    if (l->dbias) memset(l->dbias, 0, sizeof(float) * l->c);
+    for (i = 0; i < n; i++) {
+        const float *dyi = dy + (size_t)i * size;
+        vae__gemm(g, 0, 1, l->c, S, (int)P, 1.0f, dyi, (int)P, s + (size_t)i * S * P, (int)P, i ? 1.0f : 0.0f, l->dweight, S);
+        if (l->dbias) vae__bias_grad_rows(l->dbias, dyi, l->c, P);
+        vae__gemm(g, 1, 0, S, (int)P, l->c, 1.0f, l->weight, S, dyi, (int)P, 0.0f, l->aux + (size_t)i * S * P, (int)P);
+    }
+}
+
 /* Elementwise activations over `count` values. backward gets x (the input) and y (the output)
    and uses whichever gives the derivative most cheaply. */
 static void vae__act_forward(vae_op op, float alpha, float *VAE__RESTRICT y, const float *VAE__RESTRICT x, size_t count)
@@ -3282,12 +3626,20 @@ static void vae__forward(vae_model *m, int from, int to, int n, vae_rng *rng, in
         vae_layer *l = &m->layers[i];
         const vae_layer *p = &m->layers[i - 1];
         switch (l->op) {
-        case VAE_OP_INPUT: case VAE_OP_FLATTEN: case VAE_OP_RESHAPE: break;
+        case VAE_OP_INPUT: case VAE_OP_FLATTEN: case VAE_OP_RESHAPE: case VAE_OP_SKIP: break;
         case VAE_OP_LINEAR: case VAE_OP_MULV:
             vae__linear_forward(&g, l->y, p->y, l->weight, l->bias, n, (int)vae__layer_size(p), l->c);
             break;
         case VAE_OP_CONV:  vae__conv_forward(&g, l, l->y, p->y, n, m->cols); break;
         case VAE_OP_BATCHNORM: vae__bn_forward(l, l->y, p->y, n, train); break;
+        case VAE_OP_GROUPNORM: vae__gn_forward(l, l->y, p->y, n); break;
+        case VAE_OP_MAXPOOL: vae__maxpool_forward(l, l->y, p->y, n); break;
+        case VAE_OP_UPSAMPLE: vae__upsample_forward(l, l->y, p->y, n); break;
+        case VAE_OP_ADD: {
+            const vae_layer *sk = &m->layers[l->link];
+            vae__add_forward(&g, l, l->y, p->y, sk->y, n, sk->c);
+            break;
+        }
         case VAE_OP_CONVT: vae__convt_forward(&g, l, l->y, p->y, n, m->cols); break;
         case VAE_OP_SAMPLE:
             vae__sample_forward(l->y, l->aux, p->y, n, (int)vae__layer_size(l), l->alpha, rng);
@@ -3315,6 +3667,17 @@ static void vae__backward(vae_model *m, int start, int n, float kl_w)
             break;
         case VAE_OP_CONV:  vae__conv_backward(&g, l, dx, l->dy, p->y, n, m->cols, m->dcols); break;
         case VAE_OP_BATCHNORM: vae__bn_backward(l, dx, l->dy, p->y, n); break;
+        case VAE_OP_GROUPNORM: vae__gn_backward(l, dx, l->dy, p->y, n); break;
+        case VAE_OP_MAXPOOL: if (dx) vae__maxpool_backward(l, dx, l->dy, p->y, n); break;
+        case VAE_OP_UPSAMPLE: if (dx) vae__upsample_backward(l, dx, l->dy, n); break;
+        case VAE_OP_ADD: {
+            const vae_layer *sk = &m->layers[l->link];
+            vae__add_backward(&g, l, dx, l->dy, sk->y, n, sk->c);
+            break;
+        }
+        case VAE_OP_SKIP:   /* the branch is done: add the gradient its add left in aux */
+            if (l->dy) { size_t j, cnt = (size_t)n * vae__layer_size(l); for (j = 0; j < cnt; j++) l->dy[j] += l->aux[j]; }
+            break;
         case VAE_OP_CONVT: vae__convt_backward(&g, l, dx, l->dy, p->y, n, m->dcols); break;
         case VAE_OP_SAMPLE:
             if (dx) vae__sample_backward(dx, l->dy, p->y, l->aux, n, (int)vae__layer_size(l), l->alpha, m->cfg.logvar_clamp, kl_w);
@@ -3352,12 +3715,16 @@ static int vae__loss(vae_model *m, const float *x, int n, float beta, vae_stats 
                                 grad ? lg->dy + (size_t)i * D : NULL, (size_t)D, rscale);
             start = m->nlayers - 2;
         } else {
-            const float *y = last->y + (size_t)i * D;
-            float *dy = grad ? last->dy + (size_t)i * D : NULL;
+            /* a one-channel output is compared with every input channel, as PyTorch's
+               broadcasting mse_loss does (seed 004) */
+            int O = m->out_size;
+            const float *y = last->y + (size_t)i * O;
+            float *dy = grad ? last->dy + (size_t)i * O : NULL;
+            if (dy && O != D) memset(dy, 0, sizeof(float) * O);
             for (j = 0; j < D; j++) {
-                float d = y[j] - t[j];
+                float d = y[j % O] - t[j];
                 r += (double)(d * d);
-                if (dy) dy[j] = 2.0f * d * rscale;
+                if (dy) { if (O == D) dy[j] = 2.0f * d * rscale; else dy[j % O] += 2.0f * d * rscale; }
             }
         }
         for (j = 0; j < L; j++) {
@@ -3543,7 +3910,7 @@ VAEDEF vae_result vae_model_decode(vae_model *m, const float *z, int n, float *o
         k = VAE__MIN(n - done, m->cfg.batch);
         memcpy(m->layers[m->sample_layer].y, z + (size_t)done * m->latent, sizeof(float) * (size_t)k * m->latent);
         vae__forward(m, m->sample_layer + 1, m->nlayers, k, NULL, 0);
-        memcpy(out + (size_t)done * m->in_size, m->layers[m->nlayers - 1].y, sizeof(float) * (size_t)k * m->in_size);
+        memcpy(out + (size_t)done * m->out_size, m->layers[m->nlayers - 1].y, sizeof(float) * (size_t)k * m->out_size);
     }
     return VAE_OK;
 }
@@ -3558,7 +3925,7 @@ VAEDEF vae_result vae_model_reconstruct(vae_model *m, const float *x, int n, flo
         k = VAE__MIN(n - done, m->cfg.batch);
         memcpy(m->layers[0].y, x + (size_t)done * m->in_size, sizeof(float) * (size_t)k * m->in_size);
         vae__forward(m, 1, m->nlayers, k, NULL, 0);
-        memcpy(out + (size_t)done * m->in_size, m->layers[m->nlayers - 1].y, sizeof(float) * (size_t)k * m->in_size);
+        memcpy(out + (size_t)done * m->out_size, m->layers[m->nlayers - 1].y, sizeof(float) * (size_t)k * m->out_size);
     }
     return VAE_OK;
 }
@@ -3574,7 +3941,7 @@ VAEDEF vae_result vae_model_sample(vae_model *m, vae_rng *rng, int n, float *out
         k = VAE__MIN(n - done, m->cfg.batch);
         for (i = 0; i < k * m->latent; i++) z[i] = vae_rng_normal(rng);
         vae__forward(m, m->sample_layer + 1, m->nlayers, k, NULL, 0);
-        memcpy(out + (size_t)done * m->in_size, m->layers[m->nlayers - 1].y, sizeof(float) * (size_t)k * m->in_size);
+        memcpy(out + (size_t)done * m->out_size, m->layers[m->nlayers - 1].y, sizeof(float) * (size_t)k * m->out_size);
     }
     return VAE_OK;
 }
@@ -3584,6 +3951,7 @@ VAEDEF vae_result vae_model_sample(vae_model *m, vae_rng *rng, int n, float *out
 static int vae__layer_tensors(const vae_layer *l)
 {
     if (l->op == VAE_OP_BATCHNORM) return 4;   /* weight, bias, running_mean, running_var */
+    if (l->op == VAE_OP_GROUPNORM) return l->nparams ? 2 : 0;
     return l->nparams ? (l->op == VAE_OP_MULV ? 2 : 1) * (l->has_bias ? 2 : 1) : 0;
 }
 
@@ -3615,11 +3983,11 @@ VAEDEF int vae_model_tensor(const vae_model *m, int idx, vae_tensor_info *t)
         snprintf(t->name, sizeof t->name, "%s.%s", head ? l->name2 : l->name, isb ? "bias" : "weight");
         t->layer = i;
         if (isb) { t->ndim = 1; t->shape[0] = rows; off = (size_t)(l->bias - m->params) + (size_t)head * rows; }
-        else if (l->op == VAE_OP_BATCHNORM) { t->ndim = 1; t->shape[0] = l->c; off = (size_t)(l->weight - m->params); }
-        else if (l->op == VAE_OP_CONV || l->op == VAE_OP_CONVT) {
+        else if (l->op == VAE_OP_BATCHNORM || l->op == VAE_OP_GROUPNORM) { t->ndim = 1; t->shape[0] = l->c; off = (size_t)(l->weight - m->params); }
+        else if (l->op == VAE_OP_CONV || l->op == VAE_OP_CONVT || l->op == VAE_OP_ADD) {
             t->ndim = 4; t->shape[2] = t->shape[3] = l->k;
-            t->shape[0] = l->op == VAE_OP_CONV ? l->c : l->in_c;
-            t->shape[1] = l->op == VAE_OP_CONV ? l->in_c : l->c;
+            t->shape[0] = l->op == VAE_OP_CONVT ? l->in_c : l->c;
+            t->shape[1] = l->op == VAE_OP_CONV ? l->in_c : l->op == VAE_OP_ADD ? m->layers[l->link].c : l->c;
             off = (size_t)(l->weight - m->params);
         }
         else { t->ndim = 2; t->shape[0] = rows; t->shape[1] = in; off = (size_t)(l->weight - m->params) + (size_t)head * rows * in; }
@@ -3641,7 +4009,7 @@ VAEDEF void vae_model_layer_row(const vae_model *m, int i, char *buf, size_t cap
     else snprintf(shape, sizeof shape, "%dx%dx%d", l->c, l->h, l->w);
     if (l->op == VAE_OP_MULV) snprintf(name, sizeof name, "%s,%s", l->name, l->name2);
     else snprintf(name, sizeof name, "%s", l->nparams ? l->name : "");
-    snprintf(buf, cap, "%3d  %-10s %-34s %-14s %10lu", i, vae__op_names[l->op], name, shape, (unsigned long)l->nparams);
+    snprintf(buf, cap, "%3d  %-10s %-40s %-14s %10lu", i, vae__op_names[l->op], name, shape, (unsigned long)l->nparams);
 }
 
 /* >>train: epochs over a data set */

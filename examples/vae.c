@@ -46,7 +46,7 @@ static const char *usage =
     "usage: vae <command> [options]\n"
     "\n"
     "commands:\n"
-    "  train   --data DIR|shapes --out FILE [--model mlp|conv --hidden 400 --latent 20 | --arch TEXT]\n"
+    "  train   --data DIR|shapes --out FILE [--model mlp|conv|vanilla|resnet|conv250 --hidden 400 --latent 20 | --arch TEXT]\n"
     "          [--epochs 10 --batch 128 --lr 1e-3 --optim adam|adamw|sgd --beta 1 --beta-warmup 0\n"
     "           --loss bce|mse --clip 0 --wd 0 --momentum 0 --seed 1 --threads 1 --resume FILE]\n"
     "          --epochs counts the epochs to run now; with --resume, training continues bit-exactly\n"
@@ -62,7 +62,8 @@ static const char *usage =
     "  CIFAR-10 binary batches (data_batch_1..5.bin, test_batch.bin; or a cifar-10-batches-bin/ in it)\n"
     "  images of one size: .pgm .ppm" IMAGE_TYPES "; in name order every 10th is the test set\n"
     "'shapes' is built in. The data decides the channels and size; a preset that needs another\n"
-    "size (conv: a square, side divisible by 8) gets the images zero-padded, centred (28 -> 32).\n";
+    "size gets the images zero-padded, centred: conv and resnet to a side divisible by 8 (28 -> 32),\n"
+    "vanilla to 256x256, conv250 to 250x250.\n";
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -291,21 +292,34 @@ static void load_data(vae_data *d, const char *src, vae_split split, int size)
         die("%s%s", d->error, folder == 0 && r == VAE_ERROR_IO ? ", nor .pgm/.ppm/.png/.jpg images" : "");
 }
 
-/* The built-in shapes are drawn at the model's size: 28 for the MLP, 32 for the conv preset. */
+#define PRESETS "mlp, conv, vanilla, resnet, conv250"
+
+/* The built-in shapes are drawn at the model's size: the preset's input size (28 for the MLP). */
 static int shapes_size(const opts *o, const vae_model *m)
 {
+    int c, h, w;
     if (m && m->layers) return m->in_h;
-    return o->model && strcmp(o->model, "conv") == 0 ? 32 : 28;
+    if (vae_preset_input(o->model ? o->model : "mlp", &c, &h, &w) != VAE_OK) die("unknown model '%s' (presets: " PRESETS ")", o->model);
+    return h;
 }
 
-/* The image size a preset is built for: the data's own if the preset takes it, else the
-   smallest square whose side is a multiple of 8 that holds it (the conv preset's rule), to
-   which the data is then zero-padded: Fashion-MNIST 28x28 -> 32x32 for `--model conv`. */
+/* The image size a preset is built for: the first of the data's own size, the smallest square
+   whose side is a multiple of 8 that holds it (conv, resnet), and the seed's size (vanilla
+   256x256, conv250 250x250) that the preset takes and that holds the data. The data is then
+   zero-padded to it, centred: Fashion-MNIST 28x28 -> 32x32 for `--model conv`. */
 static void preset_size(const char *model, int c, int h, int w, int *ph, int *pw)
 {
     char arch[VAE_ARCH_MAX];
-    *ph = h; *pw = w;
-    if (vae_arch_preset(arch, sizeof arch, model, c, h, w, 0, 0) != VAE_OK) *ph = *pw = ((h > w ? h : w) + 7) / 8 * 8;
+    int s = ((h > w ? h : w) + 7) / 8 * 8, size[3][2], sc, k;
+    size[0][0] = h; size[0][1] = w;
+    size[1][0] = size[1][1] = s;
+    if (vae_preset_input(model, &sc, &size[2][0], &size[2][1]) != VAE_OK) die("unknown model '%s' (presets: " PRESETS ")", model);
+    for (k = 0; k < 3; k++)
+        if (size[k][0] >= h && size[k][1] >= w && vae_arch_preset(arch, sizeof arch, model, c, size[k][0], size[k][1], 0, 0) == VAE_OK) {
+            *ph = size[k][0]; *pw = size[k][1];
+            return;
+        }
+    die("model '%s' takes neither %dx%d images nor a size they can be padded to", model, h, w);
 }
 
 /* Zero-pads (centred) data smaller than the model's input; then the shapes must agree. */
@@ -389,7 +403,7 @@ static void cmd_train(opts *o)
         vae_config c;
         char arch[VAE_ARCH_MAX];
         vae_result r;
-        if (vae_config_preset(&c, o->model ? o->model : "mlp") != VAE_OK) die("train: unknown model '%s' (presets: mlp, conv)", o->model);
+        if (vae_config_preset(&c, o->model ? o->model : "mlp") != VAE_OK) die("train: unknown model '%s' (presets: " PRESETS ")", o->model);
         if (o->batch) c.batch = o->batch;
         if (o->lr >= 0) c.lr = (float)o->lr;
         if (o->beta >= 0) c.beta = (float)o->beta;
@@ -543,8 +557,10 @@ static void cmd_info(opts *o)
         c.batch = 1;
         if (o->arch) snprintf(arch, sizeof arch, "%s", o->arch);
         else if (!o->model) die("info: give a checkpoint FILE, --model NAME or --arch TEXT");
-        else {   /* the shape of --data if given, else 1x28x28 for mlp, 3x32x32 for conv (or --channels) */
-            int conv = strcmp(o->model, "conv") == 0, ch = o->channels ? o->channels : conv ? 3 : 1, h = conv ? 32 : 28, w = h;
+        else {   /* the shape of --data if given, else the seed's (with --channels C) */
+            int ch, h, w;
+            if (vae_preset_input(o->model, &ch, &h, &w) != VAE_OK) die("info: unknown model '%s' (presets: " PRESETS ")", o->model);
+            if (o->channels) ch = o->channels;
             if (o->data) {
                 vae_data d;
                 if (o->channels) die("info: the data decides the channels; give --data or --channels, not both");
@@ -554,12 +570,12 @@ static void cmd_info(opts *o)
                 vae_data_free(&d);
             }
             if (vae_arch_preset(arch, sizeof arch, o->model, ch, h, w, o->hidden, o->latent) != VAE_OK)
-                die("info: unknown model '%s' (presets: mlp, conv)", o->model);
+                die("info: model '%s' does not take %d channels of %dx%d", o->model, ch, h, w);
         }
         c.loss = VAE_LOSS_MSE;   /* the loss does not change the table; MSE accepts any decoder */
         if (vae_model_init(&m, arch, &c, VAE_INFERENCE) != VAE_OK) die("%s", m.error);
     }
-    printf("%3s  %-10s %-34s %-14s %10s\n", "#", "layer", "name", "output", "params");
+    printf("%3s  %-10s %-40s %-14s %10s\n", "#", "layer", "name", "output", "params");
     for (i = 0; i < m.nlayers; i++) { vae_model_layer_row(&m, i, row, sizeof row); printf("%s\n", row); }
     if (o->file)
         printf("trained %d epoch(s), %lld step(s); loss %s, optimizer %s, lr %g, beta %g, batch %d\n", m.epoch,

@@ -270,6 +270,7 @@ static void check_model_gradients(vae_config cfg, const char *arch, const char *
     }
     CHECK(worst < 2e-2, "%s: worst relative gradient error %g over %d parameters", what, worst, (int)np);
     fill_uniform(u, np, -1, 1, 32);
+    h *= sqrt(3.0 / (double)np);   /* a step of length about h through all parameters */
     for (i = 0; i < np; i++) { dirg += (double)g[i] * u[i]; m.params[i] += (float)(h * u[i]); }
     f0 = loss_at(&m, x, N, saved);
     for (i = 0; i < np; i++) m.params[i] -= (float)(2 * h * u[i]);
@@ -632,6 +633,14 @@ static void test_arch_errors(void)
         "input(1,4,4) flatten linear(8 sample linear(16) reshape(1,4,4) sigmoid",
         "input(1,4,4) flatten conv9(8) sample linear(16) reshape(1,4,4) sigmoid",
         "input(65537,65536,65536) flatten linear(8) sample linear(16) sigmoid",
+        "input(1,4,4) skip flatten linear(8) sample linear(16) reshape(1,4,4) sigmoid",                 /* skip, no add */
+        "input(1,4,4) flatten linear(8) add sample linear(16) reshape(1,4,4) sigmoid",                  /* add, no skip */
+        "input(1,4,4) skip conv(2,3,1,1) add flatten linear(8) sample linear(16) reshape(1,4,4) sigmoid", /* channels */
+        "input(1,4,4) skip maxpool add(proj=1) flatten linear(8) sample linear(16) reshape(1,4,4) sigmoid", /* size */
+        "input(3,4,4) groupnorm(2) flatten linear(8) sample linear(48) reshape(3,4,4) sigmoid",        /* groups */
+        "input(1,4,4) maxpool(5) flatten linear(8) sample linear(16) reshape(1,4,4) sigmoid",          /* window */
+        "input(1,4,4) upsample(0) flatten linear(8) sample linear(16) reshape(1,4,4) sigmoid",
+        "input(1,4,4) flatten linear(8) sample linear(32) reshape(2,4,4) sigmoid",                     /* 2 out, 1 in */
     };
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -1035,6 +1044,150 @@ static void test_batchnorm(void)
     vae_model_free(&m);
 }
 
+/* ---------------------------------------------------------------- groupnorm, pooling, residuals */
+
+/* GroupNorm, maxpool and upsample forward against direct double loops. */
+static void test_norm_pool_forward(void)
+{
+    enum { N = 2, C = 6, H = 5, W = 7, G = 3 };
+    vae_config c = vae_config_default();
+    vae_model m;
+    vae_layer *gn, *mp, *up;
+    float x[N * C * H * W];
+    double worst = 0, pool = 0, upw = 0;
+    int i, g, j, ch, a, b;
+    c.batch = N; c.loss = VAE_LOSS_MSE;
+    CHECK(vae_model_init(&m, "input(6,5,7) groupnorm(3):gn maxpool(3,2) upsample(3) flatten linear(2) sample linear(210) reshape(6,5,7)",
+                         &c, 0) == VAE_OK, "init %s", m.error);
+    if (!m.layers) return;
+    gn = &m.layers[1]; mp = &m.layers[2]; up = &m.layers[3];
+    CHECK(mp->h == 2 && mp->w == 3 && up->h == 6 && up->w == 9, "maxpool(3,2) of 5x7 is %dx%d, upsample(3) %dx%d", mp->h, mp->w, up->h, up->w);
+    fill_uniform(x, sizeof x / 4, -2, 3, 91);
+    fill_uniform(gn->weight, 2 * C, 0.5f, 1.5f, 92);
+    memcpy(m.layers[0].y, x, sizeof x);
+    vae__forward(&m, 1, 4, N, NULL, 0);
+    for (i = 0; i < N; i++)
+        for (g = 0; g < G; g++) {
+            const float *xg = x + (i * C + g * (C / G)) * H * W;
+            const float *yg = gn->y + (i * C + g * (C / G)) * H * W;
+            int len = C / G * H * W;
+            double s = 0, q = 0;
+            for (j = 0; j < len; j++) s += xg[j];
+            s /= len;
+            for (j = 0; j < len; j++) q += (xg[j] - s) * (xg[j] - s);
+            q /= len;
+            for (j = 0; j < len; j++) {
+                ch = g * (C / G) + j / (H * W);
+                worst = fmax(worst, fabs((xg[j] - s) / sqrt(q + 1e-5) * gn->weight[ch] + gn->bias[ch] - yg[j]));
+            }
+        }
+    CHECK(worst < 1e-5, "groupnorm off by %g", worst);
+    for (i = 0; i < N * C; i++)
+        for (a = 0; a < 2; a++)
+            for (b = 0; b < 3; b++) {
+                double best = -1e30;
+                int u, v;
+                for (u = 0; u < 3; u++) for (v = 0; v < 3; v++) best = fmax(best, gn->y[(i * H + 2 * a + u) * W + 2 * b + v]);
+                pool = fmax(pool, fabs(best - mp->y[(i * 2 + a) * 3 + b]));
+                for (u = 0; u < 3; u++) for (v = 0; v < 3; v++)
+                    upw = fmax(upw, fabs(up->y[(i * 6 + 3 * a + u) * 9 + 3 * b + v] - mp->y[(i * 2 + a) * 3 + b]));
+            }
+    CHECK(pool == 0 && upw == 0, "maxpool off by %g, upsample by %g", pool, upw);
+    /* maxpool(3,2) backward against central differences of sum(dy * y), on distinct inputs
+       spaced wider than the step so that no window changes its maximum */
+    {
+        float px[N * C * H * W], py[N * C * 6], py2[N * C * 6], dy[N * C * 6], dx[N * C * H * W];
+        double fd = 0;
+        int q, sgn;
+        for (q = 0; q < N * C * H * W; q++) px[q] = 0.1f * (float)((q * 37) % (N * C * H * W));
+        fill_uniform(dy, N * C * 6, -1, 1, 93);
+        vae__maxpool_forward(mp, py, px, N);
+        vae__maxpool_backward(mp, dx, dy, px, N);
+        for (q = 0; q < N * C * H * W; q++) {
+            double f[2];
+            float keep = px[q];
+            for (sgn = 0; sgn < 2; sgn++) {
+                double tot = 0;
+                px[q] = keep + (sgn ? -1e-2f : 1e-2f);
+                vae__maxpool_forward(mp, py2, px, N);
+                for (j = 0; j < N * C * 6; j++) tot += (double)dy[j] * py2[j];
+                f[sgn] = tot;
+            }
+            px[q] = keep;
+            fd = fmax(fd, fabs((f[0] - f[1]) / 2e-2 - dx[q]));
+        }
+        CHECK(fd < 1e-3, "maxpool(3,2) gradient off by %g", fd);
+        (void)py;
+    }
+    vae_model_free(&m);
+}
+
+/* Whole-loss finite differences through the new layers: GroupNorm (affine and not), identity
+   and projected residual joins, nested skips, upsampling, a spatial latent with tanh on z, and
+   a one-channel output broadcast against two input channels. (Max pooling is checked on its
+   own above: a finite step through a whole model can move a window's maximum.) */
+static void test_new_layer_gradients(void)
+{
+    vae_config c = vae_config_default();
+    c.batch = 4; c.loss = VAE_LOSS_MSE; c.beta = 0.5f;
+    check_model_gradients(c, "input(1,4,5) conv(4,3,1,1):c1 groupnorm(2):g1 silu skip conv(4,3,1,1):c2 groupnorm(4,affine=0) tanh "
+                             "add groupnorm(2):g3 flatten linear(16):e mulv(3):mu,lv sample linear(16):d1 reshape(4,2,2) upsample "
+                             "skip conv(2,3,1,1):d2 silu add(proj=1):d3 flatten linear(20):d4 reshape(1,4,5)", "residual blocks");
+    check_model_gradients(c, "input(1,4,5) conv(4,3,1,1):e1 skip skip conv(4,1):e2 add add(proj=1,bias=0):e3 "
+                             "sample(clamp=3) tanh conv(1,3,1,1):d1", "spatial latent, nested skips");
+    c.reduce = VAE_REDUCE_MEAN;
+    check_model_gradients(c, "input(2,2,5) conv(2,3,1,1):e flatten mulv(3):mu,lv sample linear(10):d reshape(1,2,5) tanh",
+                          "one-channel output, broadcast MSE");
+}
+
+/* Seeds 004, 000 and 001: the parameter counts of issue 3's table, state_dict names and shapes,
+   and one training step each on two random images (the finite-size models are large). */
+static void test_presets_large(void)
+{
+    static const struct { const char *name; size_t params; const char *t0, *tlast; int d0[4]; } P[] = {
+        { "vanilla", 11820001, "encoder.0.0.weight", "final_conv.0.bias", { 32, 3, 3, 3 } },
+        { "resnet", 33998025, "encoder.initial.weight", "decoder.final2.weight", { 64, 3, 3, 3 } },
+        { "conv250", 53564419, "encoder.0.weight", "decoder.7.bias", { 64, 3, 3, 3 } },
+    };
+    int p;
+    for (p = 0; p < 3; p++) {
+        vae_config c;
+        vae_model m;
+        vae_tensor_info t;
+        char *arch = (char *)malloc(VAE_ARCH_MAX);
+        int ch, h, w, nt, k, found_up = 0;
+        float *x;
+        vae_stats st;
+        CHECK(vae_preset_input(P[p].name, &ch, &h, &w) == VAE_OK && vae_arch_preset(arch, VAE_ARCH_MAX, P[p].name, ch, h, w, 0, 0) == VAE_OK &&
+              vae_config_preset(&c, P[p].name) == VAE_OK, "%s: preset", P[p].name);
+        c.batch = 2;
+        CHECK(vae_model_init(&m, arch, &c, 0) == VAE_OK, "%s: init %s", P[p].name, m.error);
+        free(arch);
+        if (!m.layers) continue;
+        CHECK(m.nparams == P[p].params, "%s: %lu parameters, the seed has %lu", P[p].name, (unsigned long)m.nparams, (unsigned long)P[p].params);
+        nt = vae_model_tensor_count(&m);
+        vae_model_tensor(&m, 0, &t);
+        CHECK(!strcmp(t.name, P[p].t0) && t.ndim == 4 && t.shape[0] == P[p].d0[0] && t.shape[1] == P[p].d0[1], "%s: first tensor %s", P[p].name, t.name);
+        vae_model_tensor(&m, nt - 1, &t);
+        CHECK(!strcmp(t.name, P[p].tlast), "%s: last tensor %s", P[p].name, t.name);
+        for (k = 0; k < nt; k++) {
+            vae_model_tensor(&m, k, &t);
+            if (!strcmp(t.name, "encoder.residual_blocks.0.channel_up.weight"))
+                found_up = t.ndim == 4 && t.shape[0] == 128 && t.shape[1] == 64 && t.shape[2] == 1 && t.shape[3] == 1;
+        }
+        if (p == 1) CHECK(found_up, "resnet: channel_up weight (128,64,1,1)");
+        if (p == 0) CHECK(m.out_c == 1 && m.in_c == 3, "vanilla: 3 channels in, 1 out");
+        if (p == 1) CHECK(m.latent == 4 * 4 * 4, "resnet: spatial latent 4x4x4, got %d", m.latent);
+        x = (float *)malloc(sizeof(float) * 2 * m.in_size);
+        fill_uniform(x, 2 * (size_t)m.in_size, 0, 1, 7);
+        CHECK(vae_model_train_step(&m, x, 2, &st) == VAE_OK && isfinite(st.loss) && m.last_grad_norm > 0,
+              "%s: a training step: %s (loss %g)", P[p].name, m.error, st.loss);
+        printf("     %-8s %lu params, loss %.4g after a step on 2 random images\n", P[p].name, (unsigned long)m.nparams, st.loss);
+        free(x);
+        vae_model_free(&m);
+    }
+}
+
 /* Seed 002's ConvolutionalVAE: parameter counts from the seed, state_dict names, one
    training step with its setup, and a checkpoint round trip with the running statistics. */
 static void test_preset_conv(void)
@@ -1099,6 +1252,8 @@ int main(int argc, char **argv)
     run("conv, convt: im2col vs direct loops, finite differences", test_conv_layers);
     run("conv model: whole-loss finite differences", test_conv_model_gradients);
     run("batchnorm: statistics, gradients, eval mode", test_batchnorm);
+    run("groupnorm, maxpool, upsample: forward vs direct loops", test_norm_pool_forward);
+    run("groupnorm, residual add, maxpool, upsample, spatial latent: finite differences", test_new_layer_gradients);
     run("loss: BCE, MSE and KL vs closed forms", test_loss_closed_form);
     run("loss: BCE from logits at +-200", test_bce_extreme_logits);
     run("optim: SGD, Adam, AdamW vs hand-computed", test_optimizers);
@@ -1114,6 +1269,7 @@ int main(int argc, char **argv)
     run("train: MLP on shapes, loss halves", test_train_shapes);
     run("train: conv VAE on shapes, loss halves", test_conv_model);
     run("preset conv (seed 002): counts, names, a step, checkpoint", test_preset_conv);
+    run("presets vanilla, resnet, conv250 (seeds 004, 000, 001): counts, names, a step", test_presets_large);
     printf("%d passed, %d failed\n", t_pass, t_fail);
     return t_fail ? 1 : 0;
 }
