@@ -48,8 +48,9 @@ static const char *usage =
     "commands:\n"
     "  train   --data DIR|shapes --out FILE [--model mlp|conv|vanilla|resnet|conv250 --hidden 400 --latent 20 | --arch TEXT]\n"
     "          [--epochs 10 --batch 128 --lr 1e-3 --optim adam|adamw|sgd --beta 1 --beta-warmup 0\n"
-    "           --loss bce|mse --clip 0 --wd 0 --momentum 0 --seed 1 --threads 1 --resume FILE]\n"
-    "          --epochs counts the epochs to run now; with --resume, training continues bit-exactly\n"
+    "           --loss bce|mse --clip 0 --wd 0 --momentum 0 --seed 1 --threads 1 --resume FILE --limit N]\n"
+    "          --epochs counts the epochs to run now; with --resume, training continues bit-exactly;\n"
+    "          --limit N uses only the first N images of each split\n"
     "  eval    FILE --data DIR|shapes      test-set loss; last line: nelbo <x> recon <y> kl <z>\n"
     "  sample  FILE -o out.png [-n 64 --seed 1]              draws from the prior\n"
     "  recon   FILE --data DIR|shapes -o out.png [-n 16]     originals above reconstructions\n"
@@ -99,6 +100,8 @@ typedef struct opts {
     int quiet;
 } opts;
 
+static int data_limit;   /* --limit: at most this many images of each split (0: all) */
+
 static long parse_int(const char *flag, const char *v, long lo, long hi)
 {
     char *end;
@@ -146,6 +149,7 @@ static void parse(opts *o, int argc, char **argv)
         else if (FLAG("--threads")) o->threads = (int)parse_int(a, v, 1, 256);
         else if (FLAG("-n")) o->n = (int)parse_int(a, v, 1, 4096);
         else if (FLAG("--steps")) o->steps = (int)parse_int(a, v, 2, 64);
+        else if (FLAG("--limit")) data_limit = (int)parse_int(a, v, 1, 2147483647L);
         else if (FLAG("--seed")) o->seed = (uint64_t)parse_int(a, v, 0, 2147483647L);
         else if (FLAG("--lr")) { o->lr = parse_num(a, v, 0, 10); o->set_hyper = 1; }
         else if (FLAG("--beta")) { o->beta = parse_num(a, v, 0, 1e4); o->set_hyper = 1; }
@@ -277,19 +281,21 @@ static int load_folder(vae_data *d, const char *src, vae_split split)
     return 1;
 }
 
-/* 'shapes' (size x size), a folder of images, or a directory of IDX files or CIFAR-10 batches. */
+/* 'shapes' (size x size), a folder of images, or a directory of IDX files or CIFAR-10 batches;
+   --limit keeps the first images. */
 static void load_data(vae_data *d, const char *src, vae_split split, int size)
 {
     vae_result r;
-    int folder;
+    int n = split == VAE_SPLIT_TRAIN ? 20000 : 2000, folder;
     if (!src) die("--data is required (a directory of IDX files, CIFAR-10 batches or images, or 'shapes')");
-    if (strcmp(src, "shapes") == 0) {
-        if (vae_data_shapes(d, split == VAE_SPLIT_TRAIN ? 20000 : 2000, size, 1, split) != VAE_OK) die("%s", d->error);
-        return;
-    }
-    if ((folder = load_folder(d, src, split)) == 1) return;
-    if ((r = vae_data_load(d, src, split)) != VAE_OK)
-        die("%s%s", d->error, folder == 0 && r == VAE_ERROR_IO ? ", nor .pgm/.ppm/.png/.jpg images" : "");
+    if (strcmp(src, "shapes") == 0)
+        r = vae_data_shapes(d, data_limit && data_limit < n ? data_limit : n, size, 1, split);
+    else if ((folder = load_folder(d, src, split)) == 1)
+        r = VAE_OK;
+    else if ((r = vae_data_load(d, src, split)) == VAE_ERROR_IO && folder == 0)
+        die("%s, nor .pgm/.ppm/.png/.jpg images", d->error);
+    if (r != VAE_OK) die("%s", d->error);
+    if (data_limit && d->n > data_limit) d->n = data_limit;
 }
 
 #define PRESETS "mlp, conv, vanilla, resnet, conv250"
@@ -476,6 +482,17 @@ static void cmd_eval(opts *o)
     vae_model_free(&m); vae_data_free(&te);
 }
 
+/* n decoder outputs packed at img become n images of the input's shape, in place: a model
+   with a one-channel output (seed 004) shows it as gray in every input channel. */
+static void outputs_as_inputs(const vae_model *m, float *img, int n)
+{
+    size_t plane = (size_t)m->in_h * m->in_w;
+    int i, c;
+    if (m->out_c == m->in_c) return;
+    for (i = n - 1; i >= 0; i--)
+        for (c = m->in_c - 1; c >= 0; c--) memmove(img + (size_t)i * m->in_size + c * plane, img + (size_t)i * m->out_size, sizeof(float) * plane);
+}
+
 static void cmd_sample(opts *o)
 {
     vae_model m;
@@ -488,6 +505,7 @@ static void cmd_sample(opts *o)
     if (!img) die("out of memory");
     vae_rng_seed(&rng, o->seed);
     if (vae_model_sample(&m, &rng, n, img) != VAE_OK) die("%s", m.error);
+    outputs_as_inputs(&m, img, n);
     write_grid(o->out, img, n, m.in_c, m.in_h, m.in_w, (int)ceil(sqrt((double)n)));
     free(img); vae_model_free(&m);
 }
@@ -508,6 +526,7 @@ static void cmd_recon(opts *o)
     if (!img) die("out of memory");
     for (i = 0; i < (uint32_t)n; i++) vae_data_batch(&te, &i, 1, img + (size_t)i * m.in_size);
     if (vae_model_reconstruct(&m, img, n, img + (size_t)n * m.in_size) != VAE_OK) die("%s", m.error);
+    outputs_as_inputs(&m, img + (size_t)n * m.in_size, n);
     write_grid(o->out, img, 2 * n, m.in_c, m.in_h, m.in_w, n);
     free(img); vae_model_free(&m); vae_data_free(&te);
 }
@@ -538,6 +557,7 @@ static void cmd_interp(opts *o)
             for (j = 0; j < m.latent; j++) mu[(size_t)(k + 2) * m.latent + j] = (1 - t) * mu[j] + t * mu[m.latent + j];
         }
         if (vae_model_decode(&m, mu + 2 * (size_t)m.latent, K, row + m.in_size) != VAE_OK) die("%s", m.error);
+        outputs_as_inputs(&m, row + m.in_size, K);
         memcpy(row, x, sizeof(float) * m.in_size);
         memcpy(row + (size_t)(K + 1) * m.in_size, x + m.in_size, sizeof(float) * m.in_size);
     }
