@@ -5,7 +5,9 @@
 # round, and medians are compared, so that noise from a shared machine hits all of them.
 #
 # Usage: sh bench/compare_torch.sh [threads] [rounds] [mlp|conv]
-#   STEPS=n      timed steps per run (default 400 for mlp, 40 for conv)
+#   STEPS=n      timed steps per run (default 400 for mlp, 40 for conv), cut short after
+#   SECS=t       seconds of timed steps (default 3 for mlp, 6 for conv; 0 = no limit), so the
+#                comparison keeps to its time on a busy machine
 #   NATIVE=0     leave out build/train_bench_native even when it is built
 #   TORCH=file   the PyTorch script (default bench/torch_vae.py)
 # Needs build/train_bench (make build/train_bench; make bench builds everything).
@@ -13,7 +15,7 @@
 #   @ train <model> <threads> <who> <images/s> <peak_rss_mb> <train_rss_mb> <data_rss_mb>
 # with who = vae.h, native or pytorch, medians over the rounds, and "-" where not measured.
 T=${1:-1}; R=${2:-5}; M=${3:-mlp}
-if [ "$M" = conv ]; then STEPS=${STEPS:-40}; else STEPS=${STEPS:-400}; fi
+if [ "$M" = conv ]; then STEPS=${STEPS:-40}; SECS=${SECS:-6}; else STEPS=${STEPS:-400}; SECS=${SECS:-3}; fi
 TORCH=${TORCH:-bench/torch_vae.py}
 [ -x build/train_bench ] || { echo "run: make build/train_bench"; exit 1; }
 
@@ -28,9 +30,9 @@ label() { case $1 in vae.h) echo "vae.h";; native) echo "vae.h -march=native";; 
 # One run of contender $1; sets img, peak, train, data ("-" where missing).
 run_one() {
   case $1 in
-    vae.h)  out=$(build/train_bench --model "$M" --threads "$T" --steps "$STEPS" 2>&1) ;;
-    native) out=$(build/train_bench_native --model "$M" --threads "$T" --steps "$STEPS" 2>&1) ;;
-    *)      out=$(/usr/bin/python3 "$TORCH" "$M" --threads "$T" --steps "$STEPS" 2>&1) ;;
+    vae.h)  out=$(build/train_bench --model "$M" --threads "$T" --steps "$STEPS" --seconds "$SECS" 2>&1) ;;
+    native) out=$(build/train_bench_native --model "$M" --threads "$T" --steps "$STEPS" --seconds "$SECS" 2>&1) ;;
+    *)      out=$(/usr/bin/python3 "$TORCH" "$M" --threads "$T" --steps "$STEPS" --seconds "$SECS" 2>&1) ;;
   esac
   st=$?
   img=$(echo "$out" | awk '/train_images_per_s/ { print $5 }')

@@ -13,7 +13,8 @@ B=${B:-build}
 REPS=${REPS:-5}
 ROUNDS=${ROUNDS:-3}
 RAW=$(mktemp)
-trap 'rm -f "$RAW"' EXIT INT TERM
+trap 'rm -f "$RAW"' EXIT
+trap 'exit 130' INT TERM
 start=$(date +%s)
 
 # run a program, show its output as it comes without the "@" lines, keep everything in RAW

@@ -1,7 +1,8 @@
 """Reference VAEs from the seeds, in PyTorch, on Fashion-MNIST: the anchor a user would pick instead.
 
-  /usr/bin/python3 bench/torch_vae.py mlp|conv --threads N --steps S [--epochs E]
-Prints throughput (images/s over S timed training steps after warm-up), memory, and with
+  /usr/bin/python3 bench/torch_vae.py mlp|conv --threads N --steps S [--seconds T] [--epochs E]
+Prints throughput (images/s over S timed training steps after warm-up, or fewer when T
+seconds pass first, at least 3), memory, and with
 --epochs a test-set loss after that many epochs. bench/train_bench.c measures vae.h the same way.
 
 Memory, as bench/train_bench.c reports it: peak_rss_mb is the whole process's peak RSS
@@ -68,7 +69,7 @@ def reset_peak_rss():               # Linux: the RSS high-water mark restarts fr
 def main():
     ap = argparse.ArgumentParser(); ap.add_argument('model'); ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--steps', type=int, default=100); ap.add_argument('--epochs', type=int, default=0)
-    ap.add_argument('--batch', type=int, default=0)
+    ap.add_argument('--batch', type=int, default=0); ap.add_argument('--seconds', type=float, default=0)
     a = ap.parse_args(); torch.set_num_threads(a.threads); torch.manual_seed(0)
     tr = torch.from_numpy(idx(D + 'train-images-idx3-ubyte.gz').astype(np.float32) / 255.)
     te = torch.from_numpy(idx(D + 't10k-images-idx3-ubyte.gz').astype(np.float32) / 255.)
@@ -89,11 +90,12 @@ def main():
         opt.step(); return loss.item()
     m.train(); n = tr.shape[0]
     for i in range(5): step(tr[i * bs:(i + 1) * bs])           # warm-up
-    t = time.perf_counter()
+    t = time.perf_counter(); done = 0
     for i in range(a.steps):
-        j = (i * bs) % (n - bs); step(tr[j:j + bs])
+        j = (i * bs) % (n - bs); step(tr[j:j + bs]); done = i + 1
+        if a.seconds > 0 and i >= 2 and time.perf_counter() - t >= a.seconds: break
     dt = time.perf_counter() - t
-    print(f'{a.model} threads={a.threads} batch={bs} train_images_per_s {a.steps * bs / dt:.1f} (pytorch {torch.__version__})')
+    print(f'{a.model} threads={a.threads} batch={bs} train_images_per_s {done * bs / dt:.1f} (pytorch {torch.__version__})')
     train_kb = status_kb('VmHWM') if data_kb >= 0 else -1
     if train_kb >= 0: print(f'train_rss_mb {train_kb / 1024:.0f} data_rss_mb {data_kb / 1024:.0f}', flush=True)
     for e in range(a.epochs):

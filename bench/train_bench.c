@@ -12,8 +12,11 @@
                         training adds on top of the data set both programs hold as floats.
    The last two are left out where /proc does not offer this.
 
+   With --seconds T it stops after T seconds of timed steps if the S steps are not done by
+   then (at least 3 steps), so a benchmark on a busy machine keeps to its time budget.
+
    Build:  make build/train_bench   (and build/train_bench_native: the same with -march=native)
-   Run:    build/train_bench --model mlp|conv --threads 1 --steps 400 [--data DIR] */
+   Run:    build/train_bench --model mlp|conv --threads 1 --steps 400 [--seconds T] [--data DIR] */
 #define _POSIX_C_SOURCE 200809L
 #define VAE_IMPLEMENTATION
 #include "../vae.h"
@@ -57,13 +60,14 @@ int main(int argc, char **argv)
     vae_data d;
     char arch[VAE_ARCH_MAX];
     float *x;
-    double t;
+    double t, seconds = 0;
     struct rusage ru;
     long load_peak_kb, data_kb = -1, train_kb = -1;
     for (i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--data")) dir = argv[i + 1];
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--model")) model = argv[i + 1];
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
@@ -99,8 +103,10 @@ int main(int argc, char **argv)
     for (i = 0; i < steps; i++) {
         size_t j = ((size_t)i * batch) % (size_t)(n - batch);
         vae_model_train_step(&m, x + j * D, batch, NULL);
+        if (seconds > 0 && i >= 2 && now() - t >= seconds) { i++; break; }
     }
     t = now() - t;
+    steps = i;
     getrusage(RUSAGE_SELF, &ru);
     if (data_kb >= 0) train_kb = status_kb("VmHWM");
     printf("%s threads=%d batch=%d train_images_per_s %.1f (vae.h, GEMM %s)\n", model, threads, batch, steps * batch / t, vae_gemm_kernel_name_active());
