@@ -55,9 +55,9 @@ $(B)/gemm_bench: tests/test_gemm.c $(DEPS) | $(B)
 	else $(CC) $(CFLAGS) $(OPENMP) $< -o $@ $(LDLIBS); fi
 
 # One report: machine, FMA peak, GEMM per kernel vs OpenBLAS, training vs PyTorch and vs a
-# -march=native build, and a summary against issue 5's targets (bench/run.sh; ~6-10 min on
-# 2 cores; REPS=n and ROUNDS=n change its length). Benchmarks are not tests: they print
-# numbers and never fail on a time.
+# -march=native build, and a summary against issue 5's targets (bench/run.sh). About 6 min
+# on a quiet 2-core machine; REPS=n and ROUNDS=n change its length. Benchmarks are not
+# tests: they print numbers and never fail on a time.
 bench: $(B)/peak $(B)/gemm_bench $(B)/train_bench $(B)/train_bench_native
 	@CC="$(CC)" CFLAGS="$(CFLAGS)" OPENMP="$(OPENMP)" B=$(B) sh bench/run.sh
 

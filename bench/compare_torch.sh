@@ -6,7 +6,7 @@
 #
 # Usage: sh bench/compare_torch.sh [threads] [rounds] [mlp|conv]
 #   STEPS=n      timed steps per run (default 400 for mlp, 40 for conv), cut short after
-#   SECS=t       seconds of timed steps (default 3 for mlp, 6 for conv; 0 = no limit), so the
+#   SECS=t       seconds of timed steps (default 2 for mlp, 4 for conv; 0 = no limit), so the
 #                comparison keeps to its time on a busy machine
 #   NATIVE=0     leave out build/train_bench_native even when it is built
 #   TORCH=file   the PyTorch script (default bench/torch_vae.py)
@@ -15,7 +15,7 @@
 #   @ train <model> <threads> <who> <images/s> <peak_rss_mb> <train_rss_mb> <data_rss_mb>
 # with who = vae.h, native or pytorch, medians over the rounds, and "-" where not measured.
 T=${1:-1}; R=${2:-5}; M=${3:-mlp}
-if [ "$M" = conv ]; then STEPS=${STEPS:-40}; SECS=${SECS:-6}; else STEPS=${STEPS:-400}; SECS=${SECS:-3}; fi
+if [ "$M" = conv ]; then STEPS=${STEPS:-40}; SECS=${SECS:-4}; else STEPS=${STEPS:-400}; SECS=${SECS:-2}; fi
 TORCH=${TORCH:-bench/torch_vae.py}
 [ -x build/train_bench ] || { echo "run: make build/train_bench"; exit 1; }
 

@@ -10,7 +10,7 @@ function row(fig, tgt, meas, ok) {
   printf "| %s | %s | %s | %s |\n", fig, tgt, meas, ok == "" ? "not measured" : ok ? "✓" : "✗"
 }
 $1 == "@" && $2 == "peak"  { peak[$3, $4] = $5 }
-$1 == "@" && $2 == "gemm"  { g[$3, $4, $5, $6] = $7 }
+$1 == "@" && $2 == "gemm"  { g[$3, $4, $5, $6] = $7; gb[$3, $4, $5, $6] = $8 }
 $1 == "@" && $2 == "train" { img[$3, $4, $5] = $6; prss[$3, $4, $5] = $7; trss[$3, $4, $5] = $8; drss[$3, $4, $5] = $9 }
 END {
   printf "\n== training summary (median images/s; peak RSS of the whole process; \"training adds\" = peak RSS\n"
@@ -57,8 +57,9 @@ END {
   row("GEMM at 1024³, 1 thread", "≥ 80% of the FMA peak",
       q == "" ? "-" : sprintf("%.1f of %.1f GFLOP/s: %.0f%%", a1, peak["avx2", 1], 100 * q), q == "" ? "" : q >= 0.80)
   # 4. 2 threads vs 1 at 1024^3
-  a2 = g["square", d, 2, "avx2"]; q = r(a2, a1)
-  row("2 threads vs 1 at 1024³", "≥ 1.8x", q == "" ? "-" : sprintf("%.1f vs %.1f GFLOP/s: %.2fx", a2, a1, q), q == "" ? "" : q >= 1.8)
+  a2 = g["square", d, 2, "avx2"]; q = r(a2, a1); qb = r(gb["square", d, 2, "avx2"], gb["square", d, 1, "avx2"])
+  row("2 threads vs 1 at 1024³ (AVX2)", "≥ 1.8x", q == "" ? "-" : sprintf("%.1f vs %.1f GFLOP/s: %.2fx (best reps: %.2fx)", a2, a1, q, qb),
+      q == "" ? "" : q >= 1.8)
   # 5-8. training against PyTorch
   q = r(img["mlp", 1, "vae.h"], img["mlp", 1, "pytorch"])
   row("MLP training, 1 thread", "≥ 1.6x PyTorch 1 thread",

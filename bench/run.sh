@@ -7,11 +7,11 @@
 #
 # Usage: sh bench/run.sh   (make bench builds what it needs first)
 #   REPS=n     reps of the peak and GEMM benchmarks (default 5)
-#   ROUNDS=n   rounds of each training comparison (default 3)
+#   ROUNDS=n   rounds of each training comparison (default 5)
 # The programs print lines starting with "@" for the summary; this script hides them.
 B=${B:-build}
 REPS=${REPS:-5}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 RAW=$(mktemp)
 trap 'rm -f "$RAW"' EXIT
 trap 'exit 130' INT TERM
