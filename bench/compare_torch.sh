@@ -9,20 +9,21 @@
 #   SECS=t       seconds of timed steps (default 2 for mlp, 4 for conv; 0 = no limit), so the
 #                comparison keeps to its time on a busy machine
 #   NATIVE=0     leave out build/train_bench_native even when it is built
-#   TORCH=file   the PyTorch script (default bench/torch_vae.py)
+#   TORCH=file   the PyTorch script (default bench/torch_vae.py), run by PYTHON (default
+#                /usr/bin/python3: Debian's, which has python3-torch)
 # Needs build/train_bench (make build/train_bench; make bench builds everything).
 # Besides the human-readable lines it prints, for bench/run.sh:
 #   @ train <model> <threads> <who> <images/s> <peak_rss_mb> <train_rss_mb> <data_rss_mb>
 # with who = vae.h, native or pytorch, medians over the rounds, and "-" where not measured.
 T=${1:-1}; R=${2:-5}; M=${3:-mlp}
 if [ "$M" = conv ]; then STEPS=${STEPS:-40}; SECS=${SECS:-4}; else STEPS=${STEPS:-400}; SECS=${SECS:-2}; fi
-TORCH=${TORCH:-bench/torch_vae.py}
+TORCH=${TORCH:-bench/torch_vae.py}; PYTHON=${PYTHON:-/usr/bin/python3}
 [ -x build/train_bench ] || { echo "run: make build/train_bench"; exit 1; }
 
 who="vae.h"
 if [ "${NATIVE:-1}" != 0 ] && [ -x build/train_bench_native ]; then who="$who native"; fi
-if /usr/bin/python3 -c 'import torch' 2> /dev/null; then who="$who pytorch"
-else echo "(pytorch skipped: /usr/bin/python3 cannot import torch; apt-get install python3-torch)"; fi
+if "$PYTHON" -c 'import torch' 2> /dev/null; then who="$who pytorch"
+else echo "(pytorch skipped: $PYTHON cannot import torch; apt-get install python3-torch)"; fi
 n=$(echo $who | wc -w)
 
 label() { case $1 in vae.h) echo "vae.h";; native) echo "vae.h -march=native";; *) echo "pytorch";; esac; }
@@ -32,7 +33,7 @@ run_one() {
   case $1 in
     vae.h)  out=$(build/train_bench --model "$M" --threads "$T" --steps "$STEPS" --seconds "$SECS" 2>&1) ;;
     native) out=$(build/train_bench_native --model "$M" --threads "$T" --steps "$STEPS" --seconds "$SECS" 2>&1) ;;
-    *)      out=$(/usr/bin/python3 "$TORCH" "$M" --threads "$T" --steps "$STEPS" --seconds "$SECS" 2>&1) ;;
+    *)      out=$("$PYTHON" "$TORCH" "$M" --threads "$T" --steps "$STEPS" --seconds "$SECS" 2>&1) ;;
   esac
   st=$?
   img=$(echo "$out" | awk '/train_images_per_s/ { print $5 }')

@@ -35,7 +35,7 @@ echo "CPU:            $cpu ($(uname -m)), $cores cores online; ISA:${isa:- unkno
 echo "GEMM kernel:    $($B/gemm_bench kernels | head -n 1)   (chosen at run time)"
 echo "compiler:       $(${CC:-cc} --version 2> /dev/null | head -n 1); CFLAGS ${CFLAGS:-?} ${OPENMP:-(no OpenMP)}"
 echo "OpenBLAS:       $($B/gemm_bench kernels | sed -n 2p)"
-tv=$(/usr/bin/python3 -c 'import torch; print(torch.__version__)' 2> /dev/null)
+tv=$(${PYTHON:-/usr/bin/python3} -c 'import torch; print(torch.__version__)' 2> /dev/null)
 echo "PyTorch:        ${tv:-not installed (apt-get install python3-torch)}"
 if [ -r /proc/loadavg ]; then
   la=$(cut -d' ' -f1-3 /proc/loadavg)
