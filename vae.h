@@ -317,6 +317,17 @@ VAEDEF vae_result vae_data_shapes(vae_data *d, int n, int size, uint64_t seed, v
 /* float images (count, c, h, w) in [0,1] of the images idx[0..count-1] */
 VAEDEF void       vae_data_batch(const vae_data *d, const uint32_t *idx, int count, float *out);
 VAEDEF void       vae_data_free(vae_data *d);
+/* Zero-pads every image to h x w (each at least the current size), centred; an odd extra
+   row or column goes to the bottom or right. Fashion-MNIST 28x28 -> 32x32 adds 2 on each side. */
+VAEDEF vae_result vae_data_pad(vae_data *d, int h, int w);
+
+/* Netpbm images: PGM (P5 binary, P2 ASCII; c = 1) and PPM (P6, P3; c = 3), header comments
+   allowed. Samples are scaled from 0..maxval to 0..255 (16-bit binary samples, maxval > 255,
+   are big-endian as netpbm says). Writes the pixels to out as (h, w, c), interleaved, if out is
+   not NULL; with out NULL only the header is read and the file's length checked. Never
+   allocates, never reads past buf[size-1]. Sides are limited to 65536. */
+VAEDEF vae_result vae_pnm_decode(const unsigned char *buf, size_t size, unsigned char *out, size_t cap,
+                                 int *w, int *h, int *c, char *err);
 
 /* Position i of epoch e's shuffled order over n items: a keyed bijection, so no memory is
    needed and training can resume anywhere from (seed, epoch, position). */
@@ -368,8 +379,23 @@ VAEDEF vae_result vae_data_load_safetensors(vae_data *d, const char *path, const
 
 /* MNIST / Fashion-MNIST IDX files, gzipped or not. */
 VAEDEF vae_result vae_data_load_idx(vae_data *d, const char *images_path, const char *labels_path);
-/* A directory holding {train,t10k}-images-idx3-ubyte[.gz] (and the labels). */
+/* CIFAR-10 binary batches in dir: data_batch_1.bin .. data_batch_5.bin (those that exist) for
+   the train split, test_batch.bin for the test split. 3x32x32 images with labels 0..9. */
+VAEDEF vae_result vae_data_load_cifar(vae_data *d, const char *dir, vae_split split);
+/* A directory holding {train,t10k}-images-idx3-ubyte[.gz] (and the labels), or CIFAR-10
+   batches (in dir or in dir/cifar-10-batches-bin). */
 VAEDEF vae_result vae_data_load(vae_data *d, const char *dir, vae_split split);
+
+/* vae_pnm_decode on a file (gzipped or not). */
+VAEDEF vae_result vae_pnm_load(const char *path, unsigned char *out, size_t cap, int *w, int *h, int *c, char *err);
+/* Reads one image file for vae_data_load_images, as vae_pnm_load does: (h, w, c) with c 1 or 3
+   into out, or with out NULL only the size. */
+typedef vae_result (*vae_image_read_fn)(void *user, const char *path, unsigned char *out, size_t cap,
+                                        int *w, int *h, int *c, char *err);
+/* A data set of n image files in the given order, without labels. All must have the same
+   width and height; c is 1 if every image is gray, else 3 (gray images are repeated in R, G
+   and B). read NULL reads netpbm files with vae_pnm_load; pass your own for other formats. */
+VAEDEF vae_result vae_data_load_images(vae_data *d, const char *const *paths, int n, vae_image_read_fn read, void *user);
 
 /* Writes an 8-bit PNG (1 gray, 3 RGB, 4 RGBA channels) atomically. */
 VAEDEF vae_result vae_png_write(const char *path, const unsigned char *pixels, int w, int h, int channels, char *err);
@@ -6382,6 +6408,96 @@ VAE__MAYBE_UNUSED static int vae__idx_parse(const unsigned char *buf, size_t n, 
     return 0;
 }
 
+/* ---- netpbm: PGM and PPM ---------------------------------------------------- */
+
+static int vae__pnm_space(unsigned char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\v' || ch == '\f' || ch == '\r';
+}
+
+/* Moves *i past whitespace and comments ('#' to the end of the line). */
+static void vae__pnm_skip(const unsigned char *p, size_t n, size_t *i)
+{
+    while (*i < n) {
+        if (p[*i] == '#') {
+            while (*i < n && p[*i] != '\n' && p[*i] != '\r') ++*i;
+        } else if (vae__pnm_space(p[*i])) {
+            ++*i;
+        } else {
+            break;
+        }
+    }
+}
+
+/* Reads a decimal number after whitespace and comments; it must end at whitespace, a comment
+   or the end of the buffer. Returns it, -1 if there is none (or junk follows), -2 if > max. */
+static long vae__pnm_number(const unsigned char *p, size_t n, size_t *i, long max)
+{
+    size_t start;
+    long v = 0;
+    vae__pnm_skip(p, n, i);
+    start = *i;
+    for (; *i < n && p[*i] >= '0' && p[*i] <= '9'; ++*i)
+        if (v <= max) v = v * 10 + (p[*i] - '0');   /* stops growing past max: no overflow */
+    if (*i == start || (*i < n && !vae__pnm_space(p[*i]) && p[*i] != '#')) return -1;
+    return v > max ? -2 : v;
+}
+
+VAEDEF vae_result vae_pnm_decode(const unsigned char *buf, size_t size, unsigned char *out, size_t cap,
+                                 int *w, int *h, int *c, char *err)
+{
+    static const char *const field[3] = { "width", "height", "maxval" };
+    long v[3];
+    size_t i = 2, count, need, k;
+    int ascii, ch, f, ovf = 0;
+    if (!buf || !w || !h || !c) return vae__fail(err, VAE_ERROR_INVALID_ARGUMENT, "pnm: NULL argument");
+    *w = *h = *c = 0;
+    if (size < 3 || buf[0] != 'P' || (buf[1] != '2' && buf[1] != '3' && buf[1] != '5' && buf[1] != '6') ||
+        (!vae__pnm_space(buf[2]) && buf[2] != '#')) {
+        if (size >= 2 && buf[0] == 'P' && buf[1] >= '1' && buf[1] <= '7')
+            return vae__fail(err, VAE_ERROR_FORMAT, "pnm: P%c (%s) is not supported, only PGM (P2, P5) and PPM (P3, P6)",
+                             buf[1], buf[1] == '1' || buf[1] == '4' ? "PBM bitmap" : buf[1] == '7' ? "PAM" : "bad magic");
+        return vae__fail(err, VAE_ERROR_FORMAT, "pnm: not a PGM or PPM image (it must start with P2, P3, P5 or P6)");
+    }
+    ascii = buf[1] == '2' || buf[1] == '3';
+    ch = buf[1] == '2' || buf[1] == '5' ? 1 : 3;
+    for (f = 0; f < 3; f++) {
+        v[f] = vae__pnm_number(buf, size, &i, f < 2 ? VAE__MAX_DIM : 65535);
+        if (v[f] == -2) return vae__fail(err, VAE_ERROR_FORMAT, "pnm: %s above the limit of %d", field[f], f < 2 ? VAE__MAX_DIM : 65535);
+        if (v[f] < 0) return vae__fail(err, VAE_ERROR_FORMAT, "pnm: %s", i >= size ? "truncated header" : "malformed header (expected a number)");
+        if (v[f] == 0) return vae__fail(err, VAE_ERROR_FORMAT, "pnm: %s is 0", field[f]);
+    }
+    /* Exactly one whitespace character ends the header; a comment before it runs to it. */
+    if (i < size && buf[i] == '#')
+        while (i < size && buf[i] != '\n' && buf[i] != '\r') i++;
+    i = i < size ? i + 1 : size;
+    count = vae__mul(vae__mul((size_t)v[0], (size_t)v[1], &ovf), (size_t)ch, &ovf);
+    /* An ASCII sample takes a digit and a separator, a binary one 1 or 2 bytes. */
+    need = ascii ? vae__mul(count, 2, &ovf) - 1 : vae__mul(count, v[2] > 255 ? 2 : 1, &ovf);
+    if (ovf) return vae__fail(err, VAE_ERROR_FORMAT, "pnm: %ldx%ld image is too large", v[0], v[1]);
+    if (size - i < need)
+        return vae__fail(err, VAE_ERROR_FORMAT, "pnm: truncated: a %ldx%ld image needs %s%lu bytes of samples, the file has %lu",
+                         v[0], v[1], ascii ? "at least " : "", (unsigned long)need, (unsigned long)(size - i));
+    if (out && cap < count)
+        return vae__fail(err, VAE_ERROR_INVALID_ARGUMENT, "pnm: output of %lu bytes is too small for %lu", (unsigned long)cap, (unsigned long)count);
+    *w = (int)v[0]; *h = (int)v[1]; *c = ch;
+    for (k = 0; out && k < count; k++) {
+        long s;
+        if (ascii) {
+            s = vae__pnm_number(buf, size, &i, 65535);
+            if (s < 0) return vae__fail(err, VAE_ERROR_FORMAT, "pnm: sample %lu is %s", (unsigned long)k, i >= size ? "missing (truncated)" : "not a number");
+        } else if (v[2] > 255) {
+            s = (long)buf[i] << 8 | buf[i + 1];
+            i += 2;
+        } else {
+            s = buf[i++];
+        }
+        if (s > v[2]) return vae__fail(err, VAE_ERROR_FORMAT, "pnm: sample %lu is %ld, above maxval %ld", (unsigned long)k, s, v[2]);
+        out[k] = (unsigned char)(v[2] == 255 ? s : (s * 255 + v[2] / 2) / v[2]);
+    }
+    return VAE_OK;
+}
+
 /* ---- DEFLATE compressor (for PNG) ------------------------------------------ */
 
 typedef struct vae__zout {
@@ -6871,27 +6987,82 @@ static int vae__shapes_image(unsigned char *img, int size, uint64_t seed, uint64
 
 /* ---- data sets ------------------------------------------------------------- */
 
+/* Allocates n images of c x h x w (and n labels if asked) in an empty d; the sizes are checked. */
+static vae_result vae__data_alloc(vae_data *d, int n, int c, int h, int w, int labels, const char *what)
+{
+    int ovf = 0;
+    size_t size = vae__mul(vae__mul(vae__mul((size_t)n, (size_t)c, &ovf), (size_t)h, &ovf), (size_t)w, &ovf);
+    if (n < 1 || c < 1 || h < 1 || w < 1 || ovf)
+        return vae__fail(d->error, VAE_ERROR_INVALID_ARGUMENT, "%s: cannot hold %d images of %dx%dx%d", what, n, c, h, w);
+    d->pixels = (unsigned char *)VAE_MALLOC(size);
+    d->labels = labels ? (unsigned char *)VAE_MALLOC((size_t)n) : NULL;
+    if (!d->pixels || (labels && !d->labels)) {
+        vae_data_free(d);
+        return vae__fail(d->error, VAE_ERROR_OUT_OF_MEMORY, "%s: out of memory for %d images of %dx%dx%d", what, n, c, h, w);
+    }
+    d->n = n; d->c = c; d->h = h; d->w = w;
+    return VAE_OK;
+}
+
 VAEDEF vae_result vae_data_shapes(vae_data *d, int n, int size, uint64_t seed, vae_split split)
 {
     int i;
     size_t img;
+    vae_result r;
     if (!d) return VAE_ERROR_INVALID_ARGUMENT;
     memset(d, 0, sizeof *d);
     if (n < 1 || n > (1 << 24) || size < 8 || size > 1024 || (int)split < 0 || split >= VAE_SPLIT_COUNT)
         return vae__fail(d->error, VAE_ERROR_INVALID_ARGUMENT, "shapes: need 1 <= n <= 2^24 images of 8..1024 pixels");
+    if ((r = vae__data_alloc(d, n, 1, size, size, 1, "shapes")) != VAE_OK) return r;
     img = (size_t)size * size;
-    d->pixels = (unsigned char *)VAE_MALLOC(img * (size_t)n);
-    d->labels = (unsigned char *)VAE_MALLOC((size_t)n);
-    if (!d->pixels || !d->labels) {
-        vae_data_free(d);
-        return vae__fail(d->error, VAE_ERROR_OUT_OF_MEMORY, "shapes: cannot allocate %d images", n);
-    }
-    d->n = n; d->c = 1; d->h = d->w = size;
     /* The test split draws from indices 2^40 on, so the two splits never share an image. */
     for (i = 0; i < n; i++) {
         uint64_t index = (split == VAE_SPLIT_TEST ? (uint64_t)1 << 40 : 0) + (uint64_t)i;
         d->labels[i] = (unsigned char)vae__shapes_image(d->pixels + img * i, size, seed, index);
     }
+    return VAE_OK;
+}
+
+VAEDEF vae_result vae_data_pad(vae_data *d, int h, int w)
+{
+    vae_data p;
+    vae_result r;
+    size_t i;
+    int y, top, left;
+    if (!d || (!d->pixels && !d->values)) return d ? vae__fail(d->error, VAE_ERROR_INVALID_ARGUMENT, "pad: empty data set") : VAE_ERROR_INVALID_ARGUMENT;
+    if (h < d->h || w < d->w || h > VAE__MAX_DIM || w > VAE__MAX_DIM)
+        return vae__fail(d->error, VAE_ERROR_INVALID_ARGUMENT, "pad: cannot pad %dx%d images to %dx%d", d->h, d->w, h, w);
+    if (h == d->h && w == d->w) return VAE_OK;
+    if (d->values) {   /* float images (F32 safetensors): the same, with zeros as floats */
+        int ovf = 0;
+        size_t cnt = vae__mul(vae__mul(vae__mul((size_t)d->n, (size_t)d->c, &ovf), (size_t)h, &ovf), (size_t)w, &ovf);
+        float *v = ovf || cnt > SIZE_MAX / sizeof(float) ? NULL : (float *)VAE_MALLOC(cnt * sizeof(float));
+        if (!v) return vae__fail(d->error, VAE_ERROR_OUT_OF_MEMORY, "pad: cannot allocate %dx%d images", h, w);
+        top = (h - d->h) / 2;
+        left = (w - d->w) / 2;
+        for (i = 0; i < cnt; i++) v[i] = 0.0f;
+        for (i = 0; i < (size_t)d->n * d->c; i++)
+            for (y = 0; y < d->h; y++)
+                memcpy(v + ((size_t)i * h + top + y) * w + left, d->values + ((size_t)i * d->h + y) * d->w, sizeof(float) * d->w);
+        VAE_FREE(d->values);
+        d->values = v;
+        d->h = h; d->w = w;
+        return VAE_OK;
+    }
+    memset(&p, 0, sizeof p);
+    if ((r = vae__data_alloc(&p, d->n, d->c, h, w, 0, "pad")) != VAE_OK) {
+        memcpy(d->error, p.error, sizeof p.error);
+        return r;
+    }
+    top = (h - d->h) / 2;
+    left = (w - d->w) / 2;
+    memset(p.pixels, 0, (size_t)p.n * p.c * h * w);
+    for (i = 0; i < (size_t)d->n * d->c; i++)   /* one plane at a time */
+        for (y = 0; y < d->h; y++)
+            memcpy(p.pixels + ((size_t)i * h + top + y) * w + left, d->pixels + ((size_t)i * d->h + y) * d->w, (size_t)d->w);
+    VAE_FREE(d->pixels);
+    d->pixels = p.pixels;
+    d->h = h; d->w = w;
     return VAE_OK;
 }
 
@@ -6955,6 +7126,85 @@ static int vae__file_exists(const char *path)
     return f != NULL;
 }
 
+/* Frees d's images but keeps its error message; returns r. */
+static vae_result vae__data_drop(vae_data *d, vae_result r)
+{
+    char e[VAE_ERROR_SIZE];
+    memcpy(e, d->error, sizeof e);
+    vae_data_free(d);
+    memcpy(d->error, e, sizeof e);
+    return r;
+}
+
+/* ---- CIFAR-10 binary batches ---- */
+
+#define VAE__CIFAR_IMAGE 3072   /* 3x32x32: the R, then G, then B plane */
+
+/* Reads one batch file of records (a label byte, then the image). With d->pixels NULL it only
+   checks the file and adds its records to *count; otherwise it copies them to images *count..
+   of d and advances *count. */
+static vae_result vae__cifar_file(vae_data *d, const char *path, int *count)
+{
+    unsigned char *buf;
+    size_t n, k, recs;
+    vae_result r = VAE_OK;
+    if ((r = vae__file_bytes(path, &buf, &n, d->error)) != VAE_OK) return r;
+    recs = n / (VAE__CIFAR_IMAGE + 1);
+    if (n == 0 || n % (VAE__CIFAR_IMAGE + 1))
+        r = vae__fail(d->error, VAE_ERROR_FORMAT, "%s: %lu bytes is not a whole number of %d-byte CIFAR-10 records (truncated?)",
+                      path, (unsigned long)n, VAE__CIFAR_IMAGE + 1);
+    else if (recs > (size_t)(INT_MAX - *count) || (d->pixels && recs > (size_t)(d->n - *count)))
+        r = vae__fail(d->error, VAE_ERROR_FORMAT, "%s: %s", path, d->pixels ? "file changed while being read" : "too many images");
+    for (k = 0; r == VAE_OK && k < recs; k++) {
+        const unsigned char *rec = buf + k * (VAE__CIFAR_IMAGE + 1);
+        if (rec[0] > 9) {
+            r = vae__fail(d->error, VAE_ERROR_FORMAT, "%s: record %lu has label %d (CIFAR-10 labels are 0..9)", path, (unsigned long)k, rec[0]);
+        } else if (d->pixels) {
+            d->labels[*count + k] = rec[0];
+            memcpy(d->pixels + (*count + k) * VAE__CIFAR_IMAGE, rec + 1, VAE__CIFAR_IMAGE);
+        }
+    }
+    if (r == VAE_OK) *count += (int)recs;
+    VAE_FREE(buf);
+    return r;
+}
+
+VAEDEF vae_result vae_data_load_cifar(vae_data *d, const char *dir, vae_split split)
+{
+    char paths[5][1024];
+    int nfiles = 0, i, pass, count = 0;
+    vae_result r;
+    if (!d) return VAE_ERROR_INVALID_ARGUMENT;
+    memset(d, 0, sizeof *d);
+    if (!dir || strlen(dir) > 900 || (int)split < 0 || split >= VAE_SPLIT_COUNT)
+        return vae__fail(d->error, VAE_ERROR_INVALID_ARGUMENT, "cifar: no directory, a name too long, or a bad split");
+    for (i = 0; i < (split == VAE_SPLIT_TEST ? 1 : 5); i++) {
+        if (split == VAE_SPLIT_TEST) snprintf(paths[nfiles], sizeof paths[0], "%s/test_batch.bin", dir);
+        else snprintf(paths[nfiles], sizeof paths[0], "%s/data_batch_%d.bin", dir, i + 1);
+        nfiles += vae__file_exists(paths[nfiles]);
+    }
+    if (!nfiles)
+        return vae__fail(d->error, VAE_ERROR_IO, "cifar: no %s in '%s'", split == VAE_SPLIT_TEST ? "test_batch.bin" : "data_batch_1.bin .. data_batch_5.bin", dir);
+    /* Two passes, so that peak memory is the data set plus one file: count, then copy. */
+    for (pass = 0; pass < 2; pass++) {
+        for (count = 0, i = 0; i < nfiles; i++)
+            if ((r = vae__cifar_file(d, paths[i], &count)) != VAE_OK) return vae__data_drop(d, r);
+        if (pass == 0 && (r = vae__data_alloc(d, count, 3, 32, 32, 1, "cifar")) != VAE_OK) return r;
+    }
+    if (count != d->n) return vae__data_drop(d, vae__fail(d->error, VAE_ERROR_FORMAT, "cifar: files in '%s' changed while being read", dir));
+    return VAE_OK;
+}
+
+/* Whether dir holds CIFAR-10 batches. */
+static int vae__cifar_in(const char *dir)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/data_batch_1.bin", dir);
+    if (vae__file_exists(p)) return 1;
+    snprintf(p, sizeof p, "%s/test_batch.bin", dir);
+    return vae__file_exists(p);
+}
+
 VAEDEF vae_result vae_data_load(vae_data *d, const char *dir, vae_split split)
 {
     static const char *const forms[] = { "%s/%s-%s-idx%d-ubyte.gz", "%s/%s-%s-idx%d-ubyte", "%s/%s-%s.idx%d-ubyte" };
@@ -6967,9 +7217,76 @@ VAEDEF vae_result vae_data_load(vae_data *d, const char *dir, vae_split split)
     if (strlen(dir) > 900) return vae__fail(d->error, VAE_ERROR_INVALID_ARGUMENT, "data: directory name too long");
     for (i = 0; i < 3 && !have_img; i++) { snprintf(img, sizeof img, forms[i], dir, set, "images", 3); have_img = vae__file_exists(img); }
     for (i = 0; i < 3 && !have_lab; i++) { snprintf(lab, sizeof lab, forms[i], dir, set, "labels", 1); have_lab = vae__file_exists(lab); }
-    if (!have_img)
-        return vae__fail(d->error, VAE_ERROR_IO, "data: no %s-images-idx3-ubyte[.gz] in '%s' (MNIST or Fashion-MNIST IDX files)", set, dir);
-    return vae_data_load_idx(d, img, have_lab ? lab : NULL);
+    if (have_img) return vae_data_load_idx(d, img, have_lab ? lab : NULL);
+    if (vae__cifar_in(dir)) return vae_data_load_cifar(d, dir, split);
+    snprintf(img, sizeof img, "%s/cifar-10-batches-bin", dir);
+    if (vae__cifar_in(img)) return vae_data_load_cifar(d, img, split);
+    return vae__fail(d->error, VAE_ERROR_IO, "data: no %s-images-idx3-ubyte[.gz] (MNIST, Fashion-MNIST) and no CIFAR-10 "
+                     "batches (data_batch_N.bin, test_batch.bin) in '%s'", set, dir);
+}
+
+/* ---- netpbm files and folders of images ---- */
+
+VAEDEF vae_result vae_pnm_load(const char *path, unsigned char *out, size_t cap, int *w, int *h, int *c, char *err)
+{
+    unsigned char *buf;
+    size_t n;
+    char e[VAE_ERROR_SIZE];
+    vae_result r;
+    if (!path) return vae__fail(err, VAE_ERROR_INVALID_ARGUMENT, "pnm: no file given");
+    if ((r = vae__file_bytes(path, &buf, &n, err)) != VAE_OK) return r;
+    if ((r = vae_pnm_decode(buf, n, out, cap, w, h, c, e)) != VAE_OK) vae__fail(err, r, "%s: %s", path, e);
+    VAE_FREE(buf);
+    return r;
+}
+
+static vae_result vae__pnm_read(void *user, const char *path, unsigned char *out, size_t cap, int *w, int *h, int *c, char *err)
+{
+    (void)user;
+    return vae_pnm_load(path, out, cap, w, h, c, err);
+}
+
+VAEDEF vae_result vae_data_load_images(vae_data *d, const char *const *paths, int n, vae_image_read_fn read, void *user)
+{
+    unsigned char *img;
+    int i, k, w = 0, h = 0, c = 1, iw, ih, ic, ovf = 0;
+    size_t plane, j;
+    vae_result r = VAE_OK;
+    if (!d) return VAE_ERROR_INVALID_ARGUMENT;
+    memset(d, 0, sizeof *d);
+    if (!paths || n < 1) return vae__fail(d->error, VAE_ERROR_INVALID_ARGUMENT, "images: no files given");
+    if (!read) read = vae__pnm_read;
+    /* Every header first: the sizes must agree before anything is allocated. */
+    for (i = 0; i < n; i++) {
+        if ((r = read(user, paths[i], NULL, 0, &iw, &ih, &ic, d->error)) != VAE_OK) return r;
+        if (iw < 1 || ih < 1 || iw > VAE__MAX_DIM || ih > VAE__MAX_DIM || (ic != 1 && ic != 3))
+            return vae__fail(d->error, VAE_ERROR_FORMAT, "images: '%s' is %dx%d with %d channels (1 or 3 expected, sides up to %d)",
+                             paths[i], iw, ih, ic, VAE__MAX_DIM);
+        if (i == 0) { w = iw; h = ih; }
+        if (iw != w || ih != h)
+            return vae__fail(d->error, VAE_ERROR_FORMAT, "images: '%s' is %dx%d but '%s' is %dx%d; all images must have one size",
+                             paths[i], iw, ih, paths[0], w, h);
+        if (ic == 3) c = 3;
+    }
+    plane = vae__mul((size_t)w, (size_t)h, &ovf);
+    (void)vae__mul(plane, 3, &ovf);
+    if (ovf) return vae__fail(d->error, VAE_ERROR_FORMAT, "images: %dx%d is too large", w, h);
+    if ((r = vae__data_alloc(d, n, c, h, w, 0, "images")) != VAE_OK) return r;
+    img = (unsigned char *)VAE_MALLOC(plane * 3);
+    if (!img) return vae__data_drop(d, vae__fail(d->error, VAE_ERROR_OUT_OF_MEMORY, "images: out of memory"));
+    /* (h, w, ic) interleaved -> (c, h, w) planes; gray goes to every plane. */
+    for (i = 0; i < n && r == VAE_OK; i++) {
+        unsigned char *dst = d->pixels + (size_t)i * c * plane;
+        if ((r = read(user, paths[i], img, plane * 3, &iw, &ih, &ic, d->error)) != VAE_OK) break;
+        if (iw != w || ih != h || (ic != 1 && ic != 3)) {
+            r = vae__fail(d->error, VAE_ERROR_FORMAT, "images: '%s' changed while being read", paths[i]);
+            break;
+        }
+        for (k = 0; k < c; k++)
+            for (j = 0; j < plane; j++) dst[k * plane + j] = img[j * ic + (ic == 3 ? k : 0)];
+    }
+    VAE_FREE(img);
+    return r == VAE_OK ? r : vae__data_drop(d, r);
 }
 #endif /* VAE_NO_STDIO */
 

@@ -1,20 +1,82 @@
 #!/bin/sh
-# VAE training throughput, vae.h against PyTorch 1.13 (Debian python3-torch) on the same
-# machine in the same run. The contenders alternate and the medians are compared, so that
-# noise from a shared machine hits both.
-# Usage: sh bench/compare_torch.sh [threads] [rounds] [mlp|conv]   (STEPS=n to change the length)
+# VAE training throughput and memory: vae.h against PyTorch 1.13 (Debian python3-torch), and
+# vae.h's plain `cc -O2` build (runtime dispatch) against its -march=native build, on the same
+# machine in the same run. The contenders alternate, the first one rotating from round to
+# round, and medians are compared, so that noise from a shared machine hits all of them.
+#
+# Usage: sh bench/compare_torch.sh [threads] [rounds] [mlp|conv]
+#   STEPS=n      timed steps per run (default 400 for mlp, 40 for conv), cut short after
+#   SECS=t       seconds of timed steps (default 2 for mlp, 4 for conv; 0 = no limit), so the
+#                comparison keeps to its time on a busy machine
+#   NATIVE=0     leave out build/train_bench_native even when it is built
+#   TORCH=file   the PyTorch script (default bench/torch_vae.py), run by PYTHON (default
+#                /usr/bin/python3: Debian's, which has python3-torch)
+# Needs build/train_bench (make build/train_bench; make bench builds everything).
+# Besides the human-readable lines it prints, for bench/run.sh:
+#   @ train <model> <threads> <who> <images/s> <peak_rss_mb> <train_rss_mb> <data_rss_mb>
+# with who = vae.h, native or pytorch, medians over the rounds, and "-" where not measured.
 T=${1:-1}; R=${2:-5}; M=${3:-mlp}
-if [ "$M" = conv ]; then STEPS=${STEPS:-40}; else STEPS=${STEPS:-400}; fi
-TORCH=${TORCH:-../shared/reference/torch_vae.py}
+if [ "$M" = conv ]; then STEPS=${STEPS:-40}; SECS=${SECS:-4}; else STEPS=${STEPS:-400}; SECS=${SECS:-2}; fi
+TORCH=${TORCH:-bench/torch_vae.py}; PYTHON=${PYTHON:-/usr/bin/python3}
 [ -x build/train_bench ] || { echo "run: make build/train_bench"; exit 1; }
-/usr/bin/python3 -c 'import torch' 2> /dev/null || { echo "skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)"; exit 0; }
-ours=""; theirs=""
-for r in $(seq "$R"); do
-  a=$(build/train_bench --model "$M" --threads "$T" --steps "$STEPS" | awk '/train_images_per_s/ { print $5 }')
-  b=$(/usr/bin/python3 "$TORCH" "$M" --threads "$T" --steps "$STEPS" | awk '/train_images_per_s/ { print $5 }')
-  echo "round $r: vae.h $a img/s, pytorch $b img/s"
-  ours="$ours $a"; theirs="$theirs $b"
+
+who="vae.h"
+if [ "${NATIVE:-1}" != 0 ] && [ -x build/train_bench_native ]; then who="$who native"; fi
+if "$PYTHON" -c 'import torch' 2> /dev/null; then who="$who pytorch"
+else echo "(pytorch skipped: $PYTHON cannot import torch; apt-get install python3-torch)"; fi
+n=$(echo $who | wc -w)
+
+label() { case $1 in vae.h) echo "vae.h";; native) echo "vae.h -march=native";; *) echo "pytorch";; esac; }
+
+# One run of contender $1; sets img, peak, train, data ("-" where missing).
+run_one() {
+  case $1 in
+    vae.h)  out=$(build/train_bench --model "$M" --threads "$T" --steps "$STEPS" --seconds "$SECS" 2>&1) ;;
+    native) out=$(build/train_bench_native --model "$M" --threads "$T" --steps "$STEPS" --seconds "$SECS" 2>&1) ;;
+    *)      out=$("$PYTHON" "$TORCH" "$M" --threads "$T" --steps "$STEPS" --seconds "$SECS" 2>&1) ;;
+  esac
+  st=$?
+  img=$(echo "$out" | awk '/train_images_per_s/ { print $5 }')
+  peak=$(echo "$out" | awk '/^peak_rss_mb/ { print $2 }')
+  train=$(echo "$out" | awk '/^train_rss_mb/ { print $2 }')
+  data=$(echo "$out" | awk '/^train_rss_mb/ { print $4 }')
+  if [ $st -ne 0 ] || [ -z "$img" ]; then
+    echo "  $(label "$1") failed (exit $st):"; echo "$out" | tail -n 3 | sed 's/^/    /'
+  fi
+  img=${img:--}; peak=${peak:--}; train=${train:--}; data=${data:--}
+}
+
+# median of the numeric arguments, "-" when there are none
+med() { echo "$@" | tr ' ' '\n' | grep '^[0-9.]*$' | grep . | sort -g |
+        awk '{ v[NR] = $1 } END { if (!NR) print "-"; else print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# per contender, the space-separated values of each round, in variables like img_vae_h
+key() { echo "$1" | tr -c 'a-z\n' '_'; }
+r=1
+while [ "$r" -le "$R" ]; do
+  line="round $r:"
+  i=0
+  while [ $i -lt "$n" ]; do
+    w=$(echo $who | awk -v k=$(( (i + r - 1) % n + 1 )) '{ print $k }')
+    run_one "$w"
+    k=$(key "$w")
+    eval "img_$k=\"\$img_$k $img\"; peak_$k=\"\$peak_$k $peak\"; train_$k=\"\$train_$k $train\"; data_$k=\"\$data_$k $data\""
+    line="$line $(label "$w") $img,"
+    i=$((i + 1))
+  done
+  echo "$line" | sed 's/,$/ images\/s/'
+  r=$((r + 1))
 done
-med() { echo "$@" | tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-mo=$(med $ours); mt=$(med $theirs)
-echo "$M threads $T: median vae.h $mo img/s, pytorch $mt img/s, ratio $(echo "$mo $mt" | awk '{ printf "%.2f", $1 / $2 }')x"
+
+summary="$M threads $T: median"
+for w in $who; do
+  k=$(key "$w")
+  eval "mi=\$(med \$img_$k); mp=\$(med \$peak_$k); mt=\$(med \$train_$k); md=\$(med \$data_$k)"
+  echo "@ train $M $T $w $mi $mp $mt $md"
+  eval "med_$k=$mi"
+  summary="$summary $(label "$w") $mi,"
+done
+ratio() { echo "$1 $2" | awk '$1 != "-" && $2 != "-" && $2 > 0 { printf "%.2fx", $1 / $2; exit } { printf "-" }'; }
+case " $who " in *" pytorch "*) summary="$summary vae.h/pytorch $(ratio "$med_vae_h" "$med_pytorch")," ;; esac
+case " $who " in *" native "*) summary="$summary plain/native $(ratio "$med_vae_h" "$med_native")," ;; esac
+echo "$summary" | sed 's/,$//'

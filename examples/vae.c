@@ -5,6 +5,8 @@
    nats per image, and PNG grids of samples, reconstructions and interpolations.
 
    Build:  cc -O2 examples/vae.c -lm -o vae          (add -fopenmp for --threads)
+           add -DVAE_USE_STB_IMAGE -I/usr/include/stb for PNG and JPEG folders (Debian
+           libstb-dev's stb_image.h; the Makefile does this when the file exists)
    Try:    ./vae train --data shapes --epochs 3 --out shapes.safetensors
            ./vae sample shapes.safetensors -n 64 -o samples.png
    Run `./vae help` for every command and option. */
@@ -19,12 +21,25 @@
 #include <string.h>
 #include <math.h>
 #include <time.h>
+#include <ctype.h>
 #ifdef _WIN32
 #include <io.h>
+#include <windows.h>   /* FindFirstFileA: listing a folder of images */
 #define isatty _isatty
 #define fileno _fileno
 #else
 #include <unistd.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#endif
+#ifdef VAE_USE_STB_IMAGE
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#include "stb_image.h"
+#define IMAGE_TYPES " .png .jpg"
+#else
+#define IMAGE_TYPES " (.png .jpg: build with stb_image.h)"
 #endif
 
 static const char *usage =
@@ -40,7 +55,8 @@ static const char *usage =
     "  sample  FILE -o out.png [-n 64 --seed 1]              draws from the prior\n"
     "  recon   FILE --data DIR|shapes -o out.png [-n 16]     originals above reconstructions\n"
     "  interp  FILE --data DIR|shapes -o out.png [-n 6 --steps 10]   latent interpolation\n"
-    "  info    FILE | --model NAME [--hidden --latent --channels] | --arch TEXT   layer table, ends: params <N>\n"
+    "  info    FILE | --model NAME [--hidden --latent --data DIR|--channels C] | --arch TEXT\n"
+    "                                                        layer table, ends: params <N>\n"
     "  encode  FILE --data SRC -o latents.safetensors [-n N]   tensors mu and logvar (N x latent,\n"
     "          or N x C x H x W for spatial latents), from the test split of SRC\n"
     "  decode  FILE -i latents.safetensors -o out.safetensors|out.png   decodes tensor z if the\n"
@@ -49,8 +65,15 @@ static const char *usage =
     "Wherever a checkpoint FILE is taken, --model NAME --weights W.safetensors [--hidden --latent\n"
     "--channels --size] instead builds the preset and loads a PyTorch state_dict saved as\n"
     "safetensors (the input shape comes from --data when given); train --weights starts from it.\n"
-    "SRC is a DIR of MNIST or Fashion-MNIST IDX files (gzipped or not), 'shapes' (built in), or a\n"
-    "FILE.safetensors with a tensor 'images' N x C x H x W: U8 is divided by 255, F32 taken as is.\n";
+    "--data also takes a FILE.safetensors with a tensor 'images' N x C x H x W (U8 is divided by\n"
+    "255, F32 taken as is; train and test are then the same images).\n"
+    "DIR holds one of:\n"
+    "  MNIST or Fashion-MNIST IDX files, gzipped or not ({train,t10k}-images-idx3-ubyte[.gz])\n"
+    "  CIFAR-10 binary batches (data_batch_1..5.bin, test_batch.bin; or a cifar-10-batches-bin/ in it)\n"
+    "  images of one size: .pgm .ppm" IMAGE_TYPES "; in name order every 10th is the test set\n"
+    "'shapes' is built in. The data decides the channels and size; a preset that needs another\n"
+    "size gets the images zero-padded, centred: conv and resnet to a side divisible by 8 (28 -> 32),\n"
+    "vanilla to 256x256, conv250 to 250x250.\n";
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -152,25 +175,146 @@ static void parse(opts *o, int argc, char **argv)
     }
 }
 
+/* ------------------------------------------------------------------ data */
+
+/* Whether name ends in "." + ext, in any case. */
+static int has_ext(const char *name, const char *ext)
+{
+    size_t n = strlen(name), e = strlen(ext), i;
+    if (n <= e + 1 || name[n - e - 1] != '.') return 0;
+    for (i = 0; i < e; i++)
+        if (tolower((unsigned char)name[n - e + i]) != ext[i]) return 0;
+    return 1;
+}
+static int is_png_jpeg(const char *name) { return has_ext(name, "png") || has_ext(name, "jpg") || has_ext(name, "jpeg"); }
+static int is_image(const char *name)
+{
+    return name[0] != '.' && (has_ext(name, "pgm") || has_ext(name, "ppm") || has_ext(name, "pnm") || is_png_jpeg(name));
+}
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Appends "dir/name" to the list *v of *n paths. */
+static void push_path(char ***v, int *n, const char *dir, const char *name)
+{
+    size_t len = strlen(dir) + strlen(name) + 2;
+    if ((*n & (*n - 1)) == 0) {   /* grow at 0, 1, 2, 4, 8, ... */
+        char **nv = (char **)realloc(*v, sizeof(char *) * (*n ? 2 * (size_t)*n : 1));
+        if (!nv) die("out of memory");
+        *v = nv;
+    }
+    if (!((*v)[*n] = (char *)malloc(len))) die("out of memory");
+    snprintf((*v)[*n], len, "%s/%s", dir, name);
+    ++*n;
+}
+
+/* The image files (.pgm .ppm .pnm .png .jpg .jpeg, not hidden) directly in dir, as "dir/name",
+   sorted by name in byte order. Returns their count, or -1 if dir is not a folder. */
+static int list_images(const char *dir, char ***out)
+{
+    char **v = NULL;
+    int n = 0;
+#ifdef _WIN32
+    WIN32_FIND_DATAA f;
+    char pattern[1024];
+    HANDLE h;
+    snprintf(pattern, sizeof pattern, "%s\\*", dir);
+    if ((h = FindFirstFileA(pattern, &f)) == INVALID_HANDLE_VALUE) return -1;
+    do
+        if (!(f.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) && is_image(f.cFileName)) push_path(&v, &n, dir, f.cFileName);
+    while (FindNextFileA(h, &f));
+    FindClose(h);
+#else
+    DIR *dp = opendir(dir);
+    struct dirent *e;
+    if (!dp) return -1;
+    while ((e = readdir(dp)) != NULL) {
+        struct stat st;
+        if (!is_image(e->d_name)) continue;
+        push_path(&v, &n, dir, e->d_name);
+        if (stat(v[n - 1], &st) != 0 || !S_ISREG(st.st_mode)) free(v[--n]);   /* folders, broken links */
+    }
+    closedir(dp);
+#endif
+    if (n) qsort(v, (size_t)n, sizeof *v, cmp_names);
+    *out = v;
+    return n;
+}
+
+/* vae_data_load_images' reader: netpbm files through vae.h, PNG and JPEG through stb_image. */
+static vae_result read_image(void *user, const char *path, unsigned char *out, size_t cap, int *w, int *h, int *c, char *err)
+{
+    (void)user;
+    if (!is_png_jpeg(path)) return vae_pnm_load(path, out, cap, w, h, c, err);
+#ifdef VAE_USE_STB_IMAGE
+    {
+        int comp;
+        unsigned char *px = NULL;
+        if (!stbi_info(path, w, h, &comp) || (out && !(px = stbi_load(path, w, h, &comp, comp >= 3 ? 3 : 1)))) {
+            snprintf(err, VAE_ERROR_SIZE, "%s: %s", path, stbi_failure_reason());
+            return VAE_ERROR_FORMAT;
+        }
+        *c = comp >= 3 ? 3 : 1;   /* gray + alpha -> gray, RGBA -> RGB */
+        if (!out) return VAE_OK;
+        if ((size_t)*w * *h * *c > cap) {
+            stbi_image_free(px);
+            snprintf(err, VAE_ERROR_SIZE, "%s: changed while being read", path);
+            return VAE_ERROR_FORMAT;
+        }
+        memcpy(out, px, (size_t)*w * *h * *c);
+        stbi_image_free(px);
+        return VAE_OK;
+    }
+#else
+    (void)out; (void)cap; (void)w; (void)h; (void)c;
+    snprintf(err, VAE_ERROR_SIZE, "%s: PNG and JPEG need stb_image.h: install it (Debian: apt-get install libstb-dev) "
+             "and rebuild with make, or convert the images to .ppm or .pgm", path);
+    return VAE_ERROR_FORMAT;
+#endif
+}
+
+/* A folder of images. The files in name order are split deterministically: every 10th one (the
+   10th, 20th, ...) is the test set, the rest the train set; a folder of fewer than 10 images
+   uses all of them for both. Returns 1 when loaded, 0 for a folder without images, -1 if src
+   is not a folder. */
+static int load_folder(vae_data *d, const char *src, vae_split split)
+{
+    char **files = NULL;
+    const char **pick;
+    int n = list_images(src, &files), i, k = 0;
+    vae_result r;
+    if (n <= 0) { free(files); return n; }
+    if (!(pick = (const char **)malloc(sizeof *pick * (size_t)n))) die("out of memory");
+    for (i = 0; i < n; i++)
+        if (n < 10 || (i % 10 == 9) == (split == VAE_SPLIT_TEST)) pick[k++] = files[i];
+    r = vae_data_load_images(d, pick, k, read_image, NULL);
+    for (i = 0; i < n; i++) free(files[i]);
+    free(files); free(pick);
+    if (r != VAE_OK) die("%s", d->error);
+    return 1;
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* 'shapes' (size x size), a FILE.safetensors with an 'images' tensor (train and test are
-   then the same images), or a directory of IDX files */
+/* 'shapes' (size x size), a FILE.safetensors with an 'images' tensor (train and test are then
+   the same images), a folder of images, or a directory of IDX files or CIFAR-10 batches;
+   --limit keeps the first images. */
 static void load_data(vae_data *d, const char *src, vae_split split, int size)
 {
     vae_result r;
-    int n = split == VAE_SPLIT_TRAIN ? 20000 : 2000;
-    if (!src) die("--data is required (a directory of IDX files, a FILE.safetensors, or 'shapes')");
+    int n = split == VAE_SPLIT_TRAIN ? 20000 : 2000, folder;
+    if (!src) die("--data is required (a directory of IDX files, CIFAR-10 batches or images, or 'shapes')");
     if (strcmp(src, "shapes") == 0)
         r = vae_data_shapes(d, data_limit && data_limit < n ? data_limit : n, size, 1, split);
     else if (ends_with(src, ".safetensors"))
         r = vae_data_load_safetensors(d, src, "images");
-    else
-        r = vae_data_load(d, src, split);
+    else if ((folder = load_folder(d, src, split)) == 1)
+        r = VAE_OK;
+    else if ((r = vae_data_load(d, src, split)) == VAE_ERROR_IO && folder == 0)
+        die("%s, nor .pgm/.ppm/.png/.jpg images", d->error);
     if (r != VAE_OK) die("%s", d->error);
     if (data_limit && d->n > data_limit) d->n = data_limit;
 }
@@ -186,6 +330,33 @@ static int shapes_size(const opts *o, const vae_model *m)
     return h;
 }
 
+/* The image size a preset is built for: the first of the data's own size, the smallest square
+   whose side is a multiple of 8 that holds it (conv, resnet), and the seed's size (vanilla
+   256x256, conv250 250x250) that the preset takes and that holds the data. The data is then
+   zero-padded to it, centred: Fashion-MNIST 28x28 -> 32x32 for `--model conv`. */
+static void preset_size(const char *model, int c, int h, int w, int *ph, int *pw)
+{
+    char arch[VAE_ARCH_MAX];
+    int s = ((h > w ? h : w) + 7) / 8 * 8, size[3][2], sc, k;
+    size[0][0] = h; size[0][1] = w;
+    size[1][0] = size[1][1] = s;
+    if (vae_preset_input(model, &sc, &size[2][0], &size[2][1]) != VAE_OK) die("unknown model '%s' (presets: " PRESETS ")", model);
+    for (k = 0; k < 3; k++)
+        if (size[k][0] >= h && size[k][1] >= w && vae_arch_preset(arch, sizeof arch, model, c, size[k][0], size[k][1], 0, 0) == VAE_OK) {
+            *ph = size[k][0]; *pw = size[k][1];
+            return;
+        }
+    die("model '%s' takes neither %dx%d images nor a size they can be padded to", model, h, w);
+}
+
+/* Zero-pads (centred) data smaller than the model's input; then the shapes must agree. */
+static void fit_data(vae_data *d, const vae_model *m)
+{
+    if (d->c == m->in_c && d->h <= m->in_h && d->w <= m->in_w && vae_data_pad(d, m->in_h, m->in_w) != VAE_OK) die("%s", d->error);
+    if (d->c != m->in_c || d->h != m->in_h || d->w != m->in_w)
+        die("data is %dx%dx%d but the model takes %dx%dx%d", d->c, d->h, d->w, m->in_c, m->in_h, m->in_w);
+}
+
 static void load_model(vae_model *m, const char *path, int batch, int threads, unsigned flags)
 {
     if (!path) die("a checkpoint file is required");
@@ -193,7 +364,7 @@ static void load_model(vae_model *m, const char *path, int batch, int threads, u
 }
 
 /* --model NAME (or --arch TEXT) as a fresh model: the input shape from the data when there is
-   some, else --channels/--size or the preset's usual input. */
+   some (padded up as training pads it), else --channels/--size or the seed's input. */
 static void build_model(const opts *o, vae_model *m, int batch, unsigned flags, const vae_data *d)
 {
     vae_config c;
@@ -207,7 +378,7 @@ static void build_model(const opts *o, vae_model *m, int batch, unsigned flags, 
         if (!o->model) die("give a checkpoint FILE, or --model NAME (or --arch TEXT)");
         if (vae_config_preset(&c, o->model) != VAE_OK || vae_preset_input(o->model, &ch, &h, &w) != VAE_OK)
             die("unknown model '%s' (presets: " PRESETS ")", o->model);
-        if (d) { ch = d->c; h = d->h; w = d->w; }
+        if (d) { ch = d->c; preset_size(o->model, d->c, d->h, d->w, &h, &w); }
         else {
             if (o->channels) ch = o->channels;
             if (o->size) h = w = o->size;
@@ -241,8 +412,7 @@ static void open_model_data(const opts *o, vae_model *m, int batch, unsigned fla
         open_model(o, m, batch, flags, NULL);
         load_data(d, o->data, VAE_SPLIT_TEST, shapes_size(o, m));
     }
-    if (d->c != m->in_c || d->h != m->in_h || d->w != m->in_w)
-        die("data is %dx%dx%d but the model takes %dx%dx%d", d->c, d->h, d->w, m->in_c, m->in_h, m->in_w);
+    fit_data(d, m);
 }
 
 /* Writes images (n, c, h, w) in [0,1] as a grid of `cols` columns with a 2-pixel border.
@@ -300,6 +470,7 @@ static void cmd_train(opts *o)
     vae_model m;
     int e;
     if (!o->out) die("train: --out FILE is required");
+    if (o->channels) die("train: the data decides the channels; --channels is for info");
     if (o->resume) {
         if (o->set_hyper || o->model || o->arch || o->hidden || o->latent || o->weights)
             die("train: --resume continues with the checkpoint's model and hyperparameters; drop the other model and optimizer flags");
@@ -331,17 +502,22 @@ static void cmd_train(opts *o)
             else die("--optim must be adam, adamw or sgd, not '%s'", o->optim);
         }
         c.seed = o->seed; c.threads = o->threads;
+        if (o->arch && (o->model || o->hidden || o->latent)) die("train: give either --arch or --model, not both");
         load_data(&tr, o->data, VAE_SPLIT_TRAIN, shapes_size(o, NULL));
         load_data(&te, o->data, VAE_SPLIT_TEST, shapes_size(o, NULL));
-        if (o->arch && (o->model || o->hidden || o->latent)) die("train: give either --arch or --model, not both");
         if (o->arch) snprintf(arch, sizeof arch, "%s", o->arch);
-        else if (vae_arch_preset(arch, sizeof arch, o->model ? o->model : "mlp", tr.c, tr.h, tr.w, o->hidden, o->latent) != VAE_OK)
-            die("train: model '%s' does not fit %dx%dx%d data (see vae.h's preset list for the sizes each takes)", o->model ? o->model : "mlp", tr.c, tr.h, tr.w);
+        else {   /* the data decides the preset's shape */
+            const char *name = o->model ? o->model : "mlp";
+            int h, w;
+            preset_size(name, tr.c, tr.h, tr.w, &h, &w);
+            if (vae_arch_preset(arch, sizeof arch, name, tr.c, h, w, o->hidden, o->latent) != VAE_OK)
+                die("train: model '%s' does not fit %dx%dx%d data", name, tr.c, tr.h, tr.w);
+        }
         if ((r = vae_model_init(&m, arch, &c, 0)) != VAE_OK) die("%s", m.error);
         if (o->weights && vae_model_load_weights(&m, o->weights) != VAE_OK) die("%s", m.error);
     }
-    if (tr.c != m.in_c || tr.h != m.in_h || tr.w != m.in_w)
-        die("train: data is %dx%dx%d but the model takes %dx%dx%d", tr.c, tr.h, tr.w, m.in_c, m.in_h, m.in_w);
+    fit_data(&tr, &m);
+    fit_data(&te, &m);
     if (!o->quiet)
         printf("training %lu parameters on %d images (%s), batch %d, %d epoch(s) from epoch %d, GEMM %s\n",
                (unsigned long)m.nparams, tr.n, o->data, m.cfg.batch, o->epochs, m.epoch, vae_gemm_kernel_name_active());
@@ -469,10 +645,18 @@ static void cmd_info(opts *o)
         c.batch = 1;
         if (o->arch) snprintf(arch, sizeof arch, "%s", o->arch);
         else if (!o->model) die("info: give a checkpoint FILE, --model NAME or --arch TEXT");
-        else {
+        else {   /* the shape of --data if given, else the seed's (with --channels C) */
             int ch, h, w;
             if (vae_preset_input(o->model, &ch, &h, &w) != VAE_OK) die("info: unknown model '%s' (presets: " PRESETS ")", o->model);
             if (o->channels) ch = o->channels;
+            if (o->data) {
+                vae_data d;
+                if (o->channels) die("info: the data decides the channels; give --data or --channels, not both");
+                load_data(&d, o->data, VAE_SPLIT_TEST, h);
+                ch = d.c;
+                preset_size(o->model, d.c, d.h, d.w, &h, &w);
+                vae_data_free(&d);
+            }
             if (vae_arch_preset(arch, sizeof arch, o->model, ch, h, w, o->hidden, o->latent) != VAE_OK)
                 die("info: model '%s' does not take %d channels of %dx%d", o->model, ch, h, w);
         }

@@ -37,6 +37,62 @@ check "resume is bit-exact (whole checkpoint identical)" 'cmp -s "$T/straight.st
 "$VAE" train $SMALL --epochs 1 --threads 2 --out "$T/t2.st" > /dev/null 2>&1
 check "--threads 1 and 2 give identical checkpoints" 'cmp -s "$T/m1.st" "$T/t2.st"'
 
+# --- data sources: a folder of PGM files, CIFAR-10 batches, padding for the conv preset
+# pgm SIZE DIR FIRST COUNT: COUNT SIZExSIZE gray images, ASCII (P2) and binary (P5) in turn
+pgm() {
+  mkdir -p "$2"
+  for i in $(seq "$3" $(($3 + $4 - 1))); do
+    if [ $((i % 2)) = 0 ]; then
+      awk -v s="$i" -v n="$1" 'BEGIN { print "P2\n# synthetic\n" n " " n "\n255"
+        for (y = 0; y < n; y++) { for (x = 0; x < n; x++) printf "%d ", (x * s + y * 7) % 256; print "" } }' > "$2/img$i.pgm"
+    else
+      { printf 'P5\n%d %d\n255\n' "$1" "$1"
+        LC_ALL=C awk -v s="$i" -v n="$1" 'BEGIN { for (y = 0; y < n; y++) for (x = 0; x < n; x++) printf "%c", 1 + (x * s + y * 5) % 250 }'
+      } > "$2/img$i.pgm"
+    fi
+  done
+}
+# cifar FILE FIRST COUNT: records with labels i % 10 and 3072 pixels each
+cifar() {
+  for i in $(seq "$2" $(($2 + $3 - 1))); do
+    printf "\\$(printf %03o $((i % 10)))"
+    LC_ALL=C awk -v s="$i" 'BEGIN { for (j = 0; j < 3072; j++) printf "%c", 1 + (j * s + int(j / 1024) * 40) % 250 }'
+  done >> "$1"
+}
+pgm 16 "$T/pgm" 10 20
+"$VAE" train --data "$T/pgm" --batch 6 --hidden 32 --latent 4 --epochs 1 --quiet --out "$T/pgm.st" > "$T/out.txt" 2>&1
+check "train on a folder of PGM files" 'grep -q "^epoch   1 .* test recon" "$T/out.txt" && [ -s "$T/pgm.st" ]'
+"$VAE" eval "$T/pgm.st" --data "$T/pgm" > "$T/out.txt" 2>&1
+check "eval on the folder's test split (every 10th file)" 'grep -q "^2 test images" "$T/out.txt"'
+mkdir -p "$T/cifar/cifar-10-batches-bin"
+cifar "$T/cifar/cifar-10-batches-bin/data_batch_1.bin" 0 20
+cifar "$T/cifar/cifar-10-batches-bin/test_batch.bin" 100 10
+"$VAE" train --data "$T/cifar" --batch 10 --hidden 32 --latent 4 --epochs 1 --quiet --out "$T/cifar.st" > "$T/out.txt" 2>&1
+check "train on CIFAR-10 batches (3x32x32)" 'grep -q "^epoch   1 " "$T/out.txt" && "$VAE" info "$T/cifar.st" | grep -Eq "^ +0 +input +3x32x32 "'
+pgm 28 "$T/pgm28" 0 12
+"$VAE" train --data "$T/pgm28" --model conv --batch 11 --epochs 1 --quiet --out "$T/conv.st" > "$T/out.txt" 2>&1
+check "conv preset on 28x28 images pads to 1x32x32 (4029185 parameters)" \
+  'grep -q "^epoch   1 " "$T/out.txt" && [ "$("$VAE" info "$T/conv.st" | tail -n 1)" = "params 4029185" ]'
+"$VAE" recon "$T/conv.st" --data "$T/pgm28" -n 2 -o "$T/conv.png" > /dev/null 2>&1
+check "recon pads the data to the checkpoint's size" '[ -s "$T/conv.png" ]'
+pgm 16 "$T/mixed" 0 3
+pgm 15 "$T/mixed15" 3 1
+mv "$T/mixed15/img3.pgm" "$T/mixed/"
+"$VAE" train --data "$T/mixed" --batch 1 --epochs 1 --out "$T/x.st" > "$T/out.txt" 2>&1; rc=$?
+check "a folder of mixed sizes is refused, naming the file" '[ $rc -eq 1 ] && grep -q "^vae: .*img3.pgm" "$T/out.txt"'
+head -c 5000 "$T/cifar/cifar-10-batches-bin/test_batch.bin" > "$T/cifar-bad.bin"
+mkdir -p "$T/cifar-bad" && mv "$T/cifar-bad.bin" "$T/cifar-bad/test_batch.bin"
+"$VAE" eval "$T/cifar.st" --data "$T/cifar-bad" > "$T/out.txt" 2>&1; rc=$?
+check "a truncated CIFAR batch is refused, naming the file" '[ $rc -eq 1 ] && grep -q "^vae: .*test_batch.bin" "$T/out.txt"'
+mkdir -p "$T/png"
+for s in 1 2 3; do "$VAE" sample "$T/pgm.st" -n 1 --seed $s -o "$T/png/s$s.png" > /dev/null 2>&1; done
+"$VAE" train --data "$T/png" --batch 3 --hidden 8 --latent 2 --epochs 1 --quiet --out "$T/png.st" > "$T/out.txt" 2>&1; rc=$?
+if "$VAE" help | grep -q "build with stb_image.h"; then
+  check "PNG without stb_image.h: a message saying how to enable it" '[ $rc -eq 1 ] && grep -q "^vae: .*stb_image.h" "$T/out.txt"'
+else
+  check "train on a folder of PNG files (stb_image.h)" '[ $rc -eq 0 ] && grep -q "^epoch   1 " "$T/out.txt"'
+fi
+
 # --- bad arguments
 check "unknown option is refused" '! "$VAE" train --data shapes --bogus 1 --out "$T/x.st" > /dev/null 2>&1'
 check "bad number is refused" '! "$VAE" train --data shapes --lr abc --out "$T/x.st" > /dev/null 2>&1'
@@ -119,6 +175,8 @@ fails_with "'images' of dtype I64 is refused" "'images' is I64" "$VAE" eval "$T/
 mkst "$T/u8.safetensors" '{"images":{"dtype":"U8","shape":[3,1,28,28],"data_offsets":[0,2352]}}' 2352
 "$VAE" eval "$T/m1.st" --data "$T/u8.safetensors" > "$T/evu8.txt" 2>&1
 check "--data FILE.safetensors (U8 images) evaluates" 'grep -q "^3 test images" "$T/evu8.txt"'
+"$VAE" train --model conv --data "$T/dec.safetensors" --batch 5 --epochs 1 --quiet --out "$T/convst.st" > "$T/convst.txt" 2>&1
+check "train --model conv on 28x28 F32 safetensors images (padded to 32)" 'grep -q "^epoch   1" "$T/convst.txt"'
 mkst "$T/part.safetensors" '{"img_to_hidden.bias":{"dtype":"F32","shape":[64],"data_offsets":[0,256]}}' 256
 fails_with "--weights missing a tensor names it" "tensor 'img_to_hidden.weight' is missing" \
   "$VAE" info --model mlp --hidden 64 --latent 4 --weights "$T/part.safetensors"

@@ -1,11 +1,21 @@
-/* Tests for vae.h's data formats: CRC-32/Adler-32, inflate, gunzip, IDX, the PNG encoder and
- * the procedural shapes.
+/* Tests for vae.h's data formats: CRC-32/Adler-32, inflate, gunzip, IDX, the PNG encoder, the
+ * procedural shapes, CIFAR-10 batches, netpbm images, lists of images and padding.
  *
  * Build:  make build/test_formats && build/test_formats [--quick]   (make test-asan: sanitizers)
  * Uses:   gzip and python3's zlib as independent references; skipped where missing.
  * Optional: /usr/share/datasets/fashion-mnist/ (checked if present).
  * Prints "N passed, M failed" last; exit status 0 iff nothing failed. */
 #define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+/* The largest single allocation since the last reset: decoders must not trust header sizes. */
+static size_t g_alloc_max;
+static void *test_malloc(size_t n)
+{
+    if (n > g_alloc_max) g_alloc_max = n;
+    return malloc(n);
+}
+#define VAE_MALLOC(sz) test_malloc(sz)
+#define VAE_FREE(p) free(p)
 #define VAE_IMPLEMENTATION
 #include "../vae.h"
 #include <time.h>
@@ -1204,6 +1214,313 @@ static void test_shapes(void)
     }
 }
 
+/* ------------------------------------------------------------------------ */
+/* CIFAR-10 binary batches */
+
+/* Pixel j of CIFAR record r in the synthetic files. */
+static unsigned char cifar_px(int r, int j) { return (unsigned char)(r * 7 + j * 13 + (j >> 10) * 5); }
+
+/* Writes records first..first+count-1 (label r % 10, or bad_label for record bad_at) to dir/name. */
+static void write_cifar(const char *dir, const char *name, int first, int count, int bad_at, int bad_label)
+{
+    char path[512];
+    unsigned char *buf = (unsigned char *)malloc((size_t)count * 3073);
+    int r, j;
+    for (r = 0; r < count; r++) {
+        unsigned char *rec = buf + (size_t)r * 3073;
+        rec[0] = (unsigned char)(first + r == bad_at ? bad_label : (first + r) % 10);
+        for (j = 0; j < 3072; j++) rec[1 + j] = cifar_px(first + r, j);
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    CHECK(write_file(path, buf, (size_t)count * 3073) == 0, "cannot write %s", path);
+    free(buf);
+}
+
+/* Whether d holds records first..first+n-1 as written by write_cifar. */
+static int cifar_matches(const vae_data *d, int first, int n)
+{
+    int r, j;
+    if (d->n != n || d->c != 3 || d->h != 32 || d->w != 32 || !d->labels) return 0;
+    for (r = 0; r < n; r++) {
+        if (d->labels[r] != (first + r) % 10) return 0;
+        for (j = 0; j < 3072; j++)
+            if (d->pixels[(size_t)r * 3072 + j] != cifar_px(first + r, j)) return 0;
+    }
+    return 1;
+}
+
+static void test_cifar(void)
+{
+    char dir[600], top[512], cmd[1200];
+    vae_data d;
+    vae_result r;
+    snprintf(top, sizeof top, "%s/cifar", g_dir);
+    snprintf(dir, sizeof dir, "%s/cifar-10-batches-bin", top);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    CHECK(run(cmd) == 0, "mkdir %s", dir);
+    write_cifar(dir, "data_batch_1.bin", 0, 3, -1, 0);
+    write_cifar(dir, "data_batch_2.bin", 3, 4, -1, 0);
+    write_cifar(dir, "test_batch.bin", 100, 2, -1, 0);
+
+    r = vae_data_load_cifar(&d, dir, VAE_SPLIT_TRAIN);
+    CHECK(r == VAE_OK && cifar_matches(&d, 0, 7), "cifar train: two batches, 7 records in order (%s)", d.error);
+    vae_data_free(&d);
+    r = vae_data_load_cifar(&d, dir, VAE_SPLIT_TEST);
+    CHECK(r == VAE_OK && cifar_matches(&d, 100, 2), "cifar test batch (%s)", d.error);
+    vae_data_free(&d);
+    /* vae_data_load finds the batches in the directory itself and in cifar-10-batches-bin/ */
+    r = vae_data_load(&d, dir, VAE_SPLIT_TRAIN);
+    CHECK(r == VAE_OK && cifar_matches(&d, 0, 7), "vae_data_load detects CIFAR (%s)", d.error);
+    vae_data_free(&d);
+    r = vae_data_load(&d, top, VAE_SPLIT_TEST);
+    CHECK(r == VAE_OK && cifar_matches(&d, 100, 2), "vae_data_load finds cifar-10-batches-bin/ (%s)", d.error);
+    vae_data_free(&d);
+
+    /* a truncated file: an error naming it, nothing left allocated */
+    {
+        char path[700];
+        size_t len;
+        unsigned char *b;
+        snprintf(path, sizeof path, "%s/data_batch_2.bin", dir);
+        b = read_file(path, &len);
+        CHECK(b && write_file(path, b, len - 100) == 0, "truncate %s", path);
+        r = vae_data_load_cifar(&d, dir, VAE_SPLIT_TRAIN);
+        CHECK(r == VAE_ERROR_FORMAT && d.pixels == NULL && strstr(d.error, "data_batch_2.bin") && strstr(d.error, "3073"),
+              "cifar truncated file: %s", d.error);
+        CHECK(write_file(path, b, 0) == 0, "empty %s", path);
+        r = vae_data_load_cifar(&d, dir, VAE_SPLIT_TRAIN);
+        CHECK(r == VAE_ERROR_FORMAT && strstr(d.error, "data_batch_2.bin"), "cifar empty file: %s", d.error);
+        free(b);
+    }
+    /* a label of 10 */
+    write_cifar(dir, "data_batch_2.bin", 3, 4, 5, 10);
+    r = vae_data_load_cifar(&d, dir, VAE_SPLIT_TRAIN);
+    CHECK(r == VAE_ERROR_FORMAT && d.pixels == NULL && strstr(d.error, "data_batch_2.bin") && strstr(d.error, "record 2") &&
+          strstr(d.error, "label 10"), "cifar bad label: %s", d.error);
+    write_cifar(dir, "data_batch_2.bin", 3, 4, 3, 255);
+    r = vae_data_load(&d, top, VAE_SPLIT_TRAIN);
+    CHECK(r == VAE_ERROR_FORMAT && strstr(d.error, "label 255"), "cifar label 255 through vae_data_load: %s", d.error);
+    /* a missing test batch */
+    snprintf(cmd, sizeof cmd, "%s/test_batch.bin", dir);
+    remove(cmd);
+    r = vae_data_load_cifar(&d, dir, VAE_SPLIT_TEST);
+    CHECK(r == VAE_ERROR_IO && strstr(d.error, "test_batch.bin"), "cifar missing test batch: %s", d.error);
+    r = vae_data_load(&d, g_dir, VAE_SPLIT_TRAIN);
+    CHECK(r == VAE_ERROR_IO && strstr(d.error, "CIFAR") && strstr(d.error, "idx3"),
+          "no data at all names both formats: %s", d.error);
+}
+
+/* ------------------------------------------------------------------------ */
+/* netpbm */
+
+/* Decodes a string (size = strlen unless given) into out; returns the result. */
+static vae_result pnm(const char *s, size_t size, unsigned char *out, size_t cap, int *w, int *h, int *c, char *err)
+{
+    return vae_pnm_decode((const unsigned char *)s, size ? size : strlen(s), out, cap, w, h, c, err);
+}
+
+static void test_pnm(void)
+{
+    unsigned char out[64];
+    char err[VAE_ERROR_SIZE];
+    int w, h, c, i;
+    vae_result r;
+
+    /* binary P5; the raster starts with bytes that look like whitespace and '#' */
+    {
+        static const char p5[] = "P5\n3 2\n255\n\n #\x00\xff\x80";
+        r = pnm(p5, sizeof p5 - 1, out, sizeof out, &w, &h, &c, err);
+        CHECK(r == VAE_OK && w == 3 && h == 2 && c == 1 && out[0] == '\n' && out[1] == ' ' && out[2] == '#' &&
+              out[3] == 0 && out[4] == 255 && out[5] == 128, "P5 values: %s", err);
+        r = pnm(p5, sizeof p5 - 2, out, sizeof out, &w, &h, &c, err);
+        CHECK(r == VAE_ERROR_FORMAT && strstr(err, "truncated") && strstr(err, "6 bytes"), "P5 one byte short: %s", err);
+        r = pnm(p5, sizeof p5 - 1, NULL, 0, &w, &h, &c, err);
+        CHECK(r == VAE_OK && w == 3 && h == 2 && c == 1, "P5 header only: %s", err);
+        r = pnm(p5, sizeof p5 - 1, out, 5, &w, &h, &c, err);
+        CHECK(r == VAE_ERROR_INVALID_ARGUMENT, "P5 output too small: %s", err);
+    }
+    /* binary P6, comments in the header (also right after maxval), tabs and CRs */
+    {
+        static const char p6[] = "P6 # a comment\n#another\r2\t# w\n1\r\n255# last comment\n\x01\x02\x03\x04\x05\x06";
+        r = pnm(p6, sizeof p6 - 1, out, sizeof out, &w, &h, &c, err);
+        CHECK(r == VAE_OK && w == 2 && h == 1 && c == 3 && out[0] == 1 && out[2] == 3 && out[5] == 6, "P6 with comments: %s", err);
+    }
+    /* ASCII P2 and P3, comments between samples, maxval 15 scaled to 255 */
+    r = pnm("P2\n# gray\n2 2\n15\n0 15\n# mid\n7\n\t8", 0, out, sizeof out, &w, &h, &c, err);
+    CHECK(r == VAE_OK && w == 2 && h == 2 && c == 1 && out[0] == 0 && out[1] == 255 && out[2] == 119 && out[3] == 136,
+          "P2 maxval 15: %s (%d %d %d %d)", err, out[0], out[1], out[2], out[3]);
+    r = pnm("P3 1 2 255  10 20 30\n40 50 60\n", 0, out, sizeof out, &w, &h, &c, err);
+    CHECK(r == VAE_OK && w == 1 && h == 2 && c == 3 && out[0] == 10 && out[3] == 40 && out[5] == 60, "P3: %s", err);
+    r = pnm("P2 2 1 255 1", 0, out, sizeof out, &w, &h, &c, err);
+    CHECK(r == VAE_ERROR_FORMAT && strstr(err, "truncated"), "P2 too few samples: %s", err);
+    r = pnm("P2 2 1 255 1 x", 0, out, sizeof out, &w, &h, &c, err);
+    CHECK(r == VAE_ERROR_FORMAT && strstr(err, "sample 1"), "P2 junk sample: %s", err);
+    r = pnm("P2 2 1 255 1 2", 0, out, sizeof out, &w, &h, &c, err);
+    CHECK(r == VAE_OK && out[1] == 2, "P2 last sample without a newline: %s", err);
+    r = pnm("P2 2 1 100 1 101", 0, out, sizeof out, &w, &h, &c, err);
+    CHECK(r == VAE_ERROR_FORMAT && strstr(err, "above maxval"), "P2 sample above maxval: %s", err);
+    /* 16-bit binary: big-endian, scaled */
+    {
+        static const char p16[] = "P5 3 1 65535\n\xff\xff\x80\x00\x00\x01";
+        r = pnm(p16, sizeof p16 - 1, out, sizeof out, &w, &h, &c, err);
+        CHECK(r == VAE_OK && out[0] == 255 && out[1] == 128 && out[2] == 0, "P5 16-bit: %s (%d %d %d)", err, out[0], out[1], out[2]);
+        r = pnm(p16, sizeof p16 - 2, out, sizeof out, &w, &h, &c, err);
+        CHECK(r == VAE_ERROR_FORMAT && strstr(err, "truncated"), "P5 16-bit truncated: %s", err);
+    }
+    {
+        static const char p5m[] = "P5 2 1 200\n\xc8\xc9";
+        r = pnm(p5m, sizeof p5m - 1, out, sizeof out, &w, &h, &c, err);
+        CHECK(r == VAE_ERROR_FORMAT && strstr(err, "201"), "P5 sample above maxval: %s", err);
+    }
+    /* bad magic and unsupported kinds */
+    {
+        static const char *bad[] = { "", "P", "P5", "XX 1 1 255 a", "P7\nWIDTH 1", "P4 8 1 \x01", "P1 1 1 1", "P5x 1 1 255 a", "p5 1 1 255 a", "P9 1 1 255 a" };
+        for (i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++) {
+            r = pnm(bad[i], bad[i][0] ? 0 : 1, out, sizeof out, &w, &h, &c, err);
+            CHECK(r == VAE_ERROR_FORMAT && (strstr(err, "P2, P3, P5 or P6") || strstr(err, "not supported")), "bad magic '%s': %s", bad[i], err);
+        }
+    }
+    /* broken headers */
+    {
+        static const char *bad[] = { "P5 ", "P5 4", "P5 4 4", "P5 4 4 255", "P5 -1 4 255\n", "P5 4x4 255\n", "P5 0 4 255\n",
+                                     "P5 4 0 255\n", "P5 1 1 0\n", "P5 1 1 65536\n\x01\x01", "P5 1 1 +9\n" };
+        for (i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++) {
+            r = pnm(bad[i], 0, out, sizeof out, &w, &h, &c, err);
+            CHECK(r == VAE_ERROR_FORMAT, "broken header '%s': %s", bad[i], err);
+        }
+    }
+    /* huge dimensions: refused before anything is allocated, without overflow */
+    {
+        static const char *huge[] = { "P5 65536 65536 255\n\x01\x02\x03\x04", "P6 65536 65536 65535\n\x01\x02",
+                                      "P3 65536 65536 255\n1 2 3", "P5 65537 1 255\n\x01",
+                                      "P5 99999999999999999999999999 1 255\n\x01" };
+        for (i = 0; i < (int)(sizeof huge / sizeof huge[0]); i++) {
+            r = pnm(huge[i], 0, NULL, 0, &w, &h, &c, err);
+            CHECK(r == VAE_ERROR_FORMAT && (strstr(err, "truncated") || strstr(err, "limit")), "huge '%.20s': %s", huge[i], err);
+        }
+        /* through the file loaders: the only allocation is the file itself */
+        {
+            char path[600], good[600];
+            const char *paths[2];
+            vae_data d;
+            snprintf(path, sizeof path, "%s/huge.pgm", g_dir);
+            snprintf(good, sizeof good, "%s/good.pgm", g_dir);
+            CHECK(write_file(path, huge[0], strlen(huge[0])) == 0 && write_file(good, "P5 1 1 255\n\x07", 12) == 0, "write pgm");
+            g_alloc_max = 0;
+            r = vae_pnm_load(path, NULL, 0, &w, &h, &c, err);
+            CHECK(r == VAE_ERROR_FORMAT && strstr(err, "huge.pgm") && g_alloc_max < 100, "load huge: %s (largest allocation %lu)",
+                  err, (unsigned long)g_alloc_max);
+            paths[0] = good; paths[1] = path;
+            g_alloc_max = 0;
+            r = vae_data_load_images(&d, paths, 2, NULL, NULL);
+            CHECK(r == VAE_ERROR_FORMAT && strstr(d.error, "huge.pgm") && d.pixels == NULL && g_alloc_max < 100,
+                  "images with a huge one: %s (largest allocation %lu)", d.error, (unsigned long)g_alloc_max);
+        }
+    }
+    /* fuzz: truncations and byte changes of valid files never read out of bounds (ASan build)
+       and, when accepted, give the size the header promised */
+    {
+        static const char *seeds[] = { "P5\n4 3\n255\n0123456789AB", "P6 # c\n2 2 255\nabcdefghijkl",
+                                       "P2\n3 1\n9\n1 2 9\n", "P3 1 1 65535\n65535 0 1\n", "P5 2 1 65535\n\x01\x02\x03\x04" };
+        int accepted = 0, wrong = 0, it;
+        for (it = 0; it < 30000; it++) {
+            const char *s = seeds[it % 5];
+            size_t n = strlen(s), k;
+            unsigned char *b = (unsigned char *)malloc(n ? n : 1), *o;
+            memcpy(b, s, n);
+            if (it % 3 == 0) n = (size_t)(rnd() % (n + 1));
+            for (k = rnd() % 3; k > 0 && n; k--) b[rnd() % n] = rnd() % 3 ? (unsigned char)"0123456789 #\nP"[rnd() % 14] : (unsigned char)rnd();
+            r = vae_pnm_decode(b, n, NULL, 0, &w, &h, &c, err);
+            if (r == VAE_OK) {
+                size_t need = (size_t)w * h * c;
+                o = (unsigned char *)malloc(need);
+                r = vae_pnm_decode(b, n, o, need, &w, &h, &c, err);
+                accepted += r == VAE_OK;
+                wrong += w < 1 || h < 1 || (c != 1 && c != 3) || (size_t)w * h * c != need;
+                free(o);
+            }
+            free(b);
+        }
+        CHECK(accepted > 1000 && wrong == 0, "pnm fuzz: %d accepted, %d with a wrong size", accepted, wrong);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* lists of images, padding */
+
+static void test_images(void)
+{
+    char a[600], b[600], cc[600], big[600];
+    const char *paths[3];
+    vae_data d;
+    vae_result r;
+    snprintf(a, sizeof a, "%s/a.pgm", g_dir);
+    snprintf(b, sizeof b, "%s/b.ppm", g_dir);
+    snprintf(cc, sizeof cc, "%s/c.pgm", g_dir);
+    snprintf(big, sizeof big, "%s/big.pgm", g_dir);
+    write_file(a, "P2 2 1 255 10 20", 16);
+    write_file(b, "P6 2 1 255\n\x01\x02\x03\x04\x05\x06", 17);
+    write_file(cc, "P5 2 1 255\n\x07\x08", 13);
+    write_file(big, "P5 2 2 255\n\x07\x08\x09\x0a", 15);
+    paths[0] = a; paths[1] = cc;
+    r = vae_data_load_images(&d, paths, 2, NULL, NULL);
+    CHECK(r == VAE_OK && d.n == 2 && d.c == 1 && d.h == 1 && d.w == 2 && !d.labels && d.pixels[0] == 10 && d.pixels[1] == 20 &&
+          d.pixels[2] == 7 && d.pixels[3] == 8, "all gray: one channel (%s)", d.error);
+    vae_data_free(&d);
+    paths[0] = a; paths[1] = b; paths[2] = cc;
+    r = vae_data_load_images(&d, paths, 3, NULL, NULL);
+    /* (n, c, h, w): the RGB image's planes R = 1 4, G = 2 5, B = 3 6; gray repeated */
+    CHECK(r == VAE_OK && d.n == 3 && d.c == 3 && d.h == 1 && d.w == 2 &&
+          !memcmp(d.pixels, "\x0a\x14\x0a\x14\x0a\x14" "\x01\x04\x02\x05\x03\x06" "\x07\x08\x07\x08\x07\x08", 18),
+          "gray and RGB: three planes each (%s)", d.error);
+    vae_data_free(&d);
+    paths[2] = big;
+    r = vae_data_load_images(&d, paths, 3, NULL, NULL);
+    CHECK(r == VAE_ERROR_FORMAT && d.pixels == NULL && strstr(d.error, "big.pgm") && strstr(d.error, "2x2"),
+          "mixed sizes name the file: %s", d.error);
+    paths[2] = "/nonexistent/x.pgm";
+    r = vae_data_load_images(&d, paths, 3, NULL, NULL);
+    CHECK(r == VAE_ERROR_IO && strstr(d.error, "x.pgm"), "missing file: %s", d.error);
+    r = vae_data_load_images(&d, paths, 0, NULL, NULL);
+    CHECK(r == VAE_ERROR_INVALID_ARGUMENT, "no files: %s", d.error);
+}
+
+static void test_pad(void)
+{
+    vae_data d;
+    int i, y, x, k, ok = 1;
+    memset(&d, 0, sizeof d);
+    /* 2 images x 2 channels of 2x3, padded to 5x6: one row above (the odd one below), one column left */
+    d.n = 2; d.c = 2; d.h = 2; d.w = 3;
+    d.pixels = (unsigned char *)malloc(24);
+    d.labels = (unsigned char *)malloc(2);
+    for (i = 0; i < 24; i++) d.pixels[i] = (unsigned char)(i + 1);
+    d.labels[0] = 4; d.labels[1] = 9;
+    CHECK(vae_data_pad(&d, 1, 6) == VAE_ERROR_INVALID_ARGUMENT && d.h == 2 && d.pixels[0] == 1, "pad smaller is refused: %s", d.error);
+    CHECK(vae_data_pad(&d, 5, 6) == VAE_OK && d.n == 2 && d.c == 2 && d.h == 5 && d.w == 6, "pad: %s", d.error);
+    for (k = 0; k < 4; k++)
+        for (y = 0; y < 5; y++)
+            for (x = 0; x < 6; x++) {
+                int in = y >= 1 && y < 3 && x >= 1 && x < 4;
+                int want = in ? k * 6 + (y - 1) * 3 + (x - 1) + 1 : 0;
+                ok &= d.pixels[(k * 5 + y) * 6 + x] == want;
+            }
+    CHECK(ok && d.labels[0] == 4 && d.labels[1] == 9, "pad: centred values, zeros around, labels kept");
+    CHECK(vae_data_pad(&d, 5, 6) == VAE_OK && d.pixels[7] == 1, "pad to the same size changes nothing");
+    vae_data_free(&d);
+    /* Fashion-MNIST 28x28 -> 32x32: two zero rows and columns on every side */
+    if (vae_data_load(&d, "/usr/share/datasets/fashion-mnist", VAE_SPLIT_TEST) == VAE_OK) {
+        unsigned char first[784];
+        memcpy(first, d.pixels, 784);
+        CHECK(vae_data_pad(&d, 32, 32) == VAE_OK && d.n == 10000 && d.h == 32, "fashion-mnist pad: %s", d.error);
+        for (ok = 1, y = 0; y < 32; y++)
+            for (x = 0; x < 32; x++)
+                ok &= d.pixels[y * 32 + x] == (y >= 2 && y < 30 && x >= 2 && x < 30 ? first[(y - 2) * 28 + x - 2] : 0);
+        CHECK(ok, "fashion-mnist image 0 centred in 32x32");
+        vae_data_free(&d);
+    }
+}
+
 int main(int argc, char **argv)
 {
     input_t in[12];
@@ -1264,6 +1581,13 @@ int main(int argc, char **argv)
     }
     printf("shapes\n");
     test_shapes();
+    printf("cifar-10\n");
+    test_cifar();
+    printf("netpbm\n");
+    test_pnm();
+    printf("image lists, padding\n");
+    test_images();
+    test_pad();
 
     for (i = 0; i < nin; i++) free(in[i].data);
     {

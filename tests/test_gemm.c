@@ -1,11 +1,14 @@
 /* GEMM tests: every kernel this machine can run (scalar, SSE2, AVX2+FMA, NEON, WASM SIMD128)
  * against a double-precision triple loop, all transposes, alpha/beta, odd shapes, padded
- * leading dimensions, and 1 vs 2 vs 3 threads bit for bit. Also a small benchmark.
+ * leading dimensions, and 1 vs 2 vs 3 threads bit for bit. Also the GEMM benchmark.
  *
  *   make build/test_gemm && build/test_gemm     prints "N passed, M failed"
  *   build/test_gemm quick                       fewer random shapes (for emulators)
- *   build/test_gemm bench [reps] [all | shape]  GFLOP/s, median of reps ("make bench" adds
- *                                               OpenBLAS alongside when it is installed)
+ *   build/test_gemm bench [reps] [--peak P1,P2] [--only square|mlp|conv]
+ *                                               GFLOP/s per kernel (see "bench" below);
+ *                                               build/gemm_bench is this file built with
+ *                                               OpenBLAS alongside (make build/gemm_bench)
+ *   build/test_gemm kernels                     the kernel chosen at run time, and the rest
  *
  * Other targets checked with the same file:
  *   qemu-x86_64 -cpu Nehalem ./gemm_test quick      (plain cc -O2 build: SSE2 fallback)
@@ -308,9 +311,19 @@ static void test_public(void)
 }
 
 /* ------------------------------------------------------------------ bench */
-/* Single-thread runs are timed in this thread's CPU time, so other jobs on
- * this shared 2-core machine (which deschedule us) distort them less;
- * multi-thread runs need wall time. */
+/* GFLOP/s of every kernel this machine runs, side by side with OpenBLAS sgemm when built
+ * with -DVAE_TEST_OPENBLAS, at 1 and 2 threads, on the shapes of issue 5: squares 64-1024,
+ * the MLP's products, and every GEMM of the seed-002 conv preset (1x32x32, batch 32),
+ * derived from the preset's layer list the way the conv layers call vae__gemm.
+ *
+ * The contenders alternate within each rep (the first one rotates) and the median rep is
+ * reported, so noise from other jobs on a shared machine hits all of them. 1 thread is
+ * timed in this thread's CPU time (other jobs that deschedule us distort it less); 2
+ * threads need wall time. Each timed rep repeats the call for >= 40 ms. Every contender's
+ * result is first checked against OpenBLAS (or the scalar kernel) so a broken kernel
+ * cannot post a good time. With --peak P1,P2 (GFLOP/s at 1 and 2 threads, from
+ * build/peak) each figure is also given as a percentage of the peak.
+ * Lines starting with "@" are for bench/run.sh: "@ gemm <group> <MxNxK> <thr> <who> <median> <best>". */
 static int g_wall = 0;
 static double now(void)
 {
@@ -325,105 +338,235 @@ static int cmpd(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-typedef struct bshape { int M, N, K, ta, tb; const char *what; } bshape;
+typedef struct bshape {
+    int M, N, K, ta, tb;
+    float beta;        /* as the model calls it: 1 where C accumulates (bias, dW over images) */
+    char group[8];     /* square, mlp, conv */
+    char what[2 * VAE_NAME_MAX + 16];
+} bshape;
 
-/* Seconds per call, timed over >= 40 ms. */
-static double time_ours(const vae__gemm_ctx *c, const bshape *s, const float *A, const float *B, float *C)
+#define BENCH_MAX_SHAPES 64
+#define BENCH_MAX_REPS 32
+#define BENCH_OPENBLAS (-1) /* contender id of OpenBLAS; kernels are 0.. */
+
+static void bshape_add(bshape *s, int *n, const char *group, const char *what, int M, int N, int K,
+                       int ta, int tb, float beta)
 {
-    int reps = 0;
-    double t0 = now(), t;
-    do {
-        vae__gemm(c, s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, s->ta ? s->M : s->K, B, s->tb ? s->K : s->N,
-                  0.0f, C, s->N);
-        reps++;
-    } while ((t = now() - t0) < 0.04);
-    return t / reps;
+    int i;
+    for (i = 0; i < *n; i++) /* the same product twice is timed once, under both names */
+        if (s[i].M == M && s[i].N == N && s[i].K == K && s[i].ta == ta && s[i].tb == tb && s[i].beta == beta &&
+            strcmp(s[i].group, group) == 0) {
+            size_t len = strlen(s[i].what);
+            snprintf(s[i].what + len, sizeof s[i].what - len, ", %s", what);
+            return;
+        }
+    if (*n >= BENCH_MAX_SHAPES) return;
+    s[*n].M = M; s[*n].N = N; s[*n].K = K; s[*n].ta = ta; s[*n].tb = tb; s[*n].beta = beta;
+    snprintf(s[*n].group, sizeof s[*n].group, "%s", group);
+    snprintf(s[*n].what, sizeof s[*n].what, "%s", what);
+    (*n)++;
 }
 
+/* The products one training step of the conv preset runs, per layer: forward, dW, dX.
+ * Conv and ConvTranspose work per image (as vae__conv_* / vae__convt_* call vae__gemm);
+ * Linear works on the whole batch. dX is skipped where the layer's input is the model's
+ * input (the model computes no gradient for it). */
+static void bench_conv_shapes(bshape *s, int *n, int batch)
+{
+    char arch[VAE_ARCH_MAX], what[VAE_NAME_MAX + 8];
+    vae_config c;
+    vae_model m;
+    int i, input_view = 1;
+    vae_config_preset(&c, "conv");
+    c.batch = 1; /* only the layer list is needed */
+    if (vae_arch_preset(arch, sizeof arch, "conv", 1, 32, 32, 0, 0) != VAE_OK ||
+        vae_model_init(&m, arch, &c, VAE_INFERENCE) != VAE_OK) {
+        printf("(could not build the conv preset: no conv shapes)\n");
+        return;
+    }
+    for (i = 1; i < m.nlayers; i++) {
+        const vae_layer *l = &m.layers[i], *p = &m.layers[i - 1];
+        int dx = !input_view, in = (int)(p->c * p->h * p->w);
+        if (l->op != VAE_OP_INPUT && l->op != VAE_OP_FLATTEN && l->op != VAE_OP_RESHAPE) input_view = 0;
+        if (l->op == VAE_OP_CONV) {
+            int K = l->in_c * l->k * l->k, P = l->h * l->w;
+            snprintf(what, sizeof what, "%s fwd", l->name);  bshape_add(s, n, "conv", what, l->c, P, K, 0, 0, 1.0f);
+            snprintf(what, sizeof what, "%s dW", l->name);   bshape_add(s, n, "conv", what, l->c, K, P, 0, 1, 1.0f);
+            snprintf(what, sizeof what, "%s dX", l->name);
+            if (dx) bshape_add(s, n, "conv", what, K, P, l->c, 1, 0, 0.0f);
+        } else if (l->op == VAE_OP_CONVT) {
+            int K = l->c * l->k * l->k, HW = l->in_h * l->in_w;
+            snprintf(what, sizeof what, "%s fwd", l->name);  bshape_add(s, n, "conv", what, K, HW, l->in_c, 1, 0, 0.0f);
+            snprintf(what, sizeof what, "%s dW", l->name);   bshape_add(s, n, "conv", what, l->in_c, K, HW, 0, 1, 1.0f);
+            snprintf(what, sizeof what, "%s dX", l->name);
+            if (dx) bshape_add(s, n, "conv", what, l->in_c, HW, K, 0, 0, 0.0f);
+        } else if (l->op == VAE_OP_LINEAR || l->op == VAE_OP_MULV) {
+            snprintf(what, sizeof what, "%s fwd", l->name);
+            bshape_add(s, n, "conv", what, batch, l->c, in, 0, 1, l->has_bias ? 1.0f : 0.0f);
+            snprintf(what, sizeof what, "%s dW", l->name);   bshape_add(s, n, "conv", what, l->c, in, batch, 1, 0, 0.0f);
+            snprintf(what, sizeof what, "%s dX", l->name);
+            if (dx) bshape_add(s, n, "conv", what, batch, in, l->c, 0, 0, 0.0f);
+        }
+    }
+    vae_model_free(&m);
+}
+
+/* One timed rep: seconds per call, over >= 40 ms. */
+static double bench_time(int who, const vae__gemm_ctx *c, const bshape *s, const float *A, const float *B, float *C)
+{
+    int reps = 0, lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N;
+    double t0 = now(), t;
+    do {
 #ifdef VAE_TEST_OPENBLAS
-static double time_blas(const bshape *s, const float *A, const float *B, float *C)
-{
-    int reps = 0;
-    double t0 = now(), t;
-    do {
-        cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans,
-                    s->M, s->N, s->K, 1.0f, A, s->ta ? s->M : s->K, B, s->tb ? s->K : s->N, 0.0f, C, s->N);
+        if (who == BENCH_OPENBLAS)
+            cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans,
+                        s->M, s->N, s->K, 1.0f, A, lda, B, ldb, s->beta, C, s->N);
+        else
+#endif
+            vae__gemm(c, s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, s->beta, C, s->N);
         reps++;
     } while ((t = now() - t0) < 0.04);
+    (void)who;
     return t / reps;
 }
-#endif
 
-static void bench(int nrep, int all, int only)
+static const char *bench_name(int who) { return who == BENCH_OPENBLAS ? "openblas" : vae__gemm_kernel_name(who); }
+
+static void bench_header(const int *who, int nwho, int have_peak)
 {
-    static const bshape shapes[] = {
-        { 256, 256, 256, 0, 0, "square" }, { 512, 512, 512, 0, 0, "square" }, { 1024, 1024, 1024, 0, 0, "square" },
-        { 128, 400, 784, 0, 1, "fwd X*W^T" }, { 128, 784, 400, 0, 0, "dX=dY*W" }, { 400, 784, 128, 1, 0, "dW=dY^T*X" },
-        { 128, 20, 400, 0, 1, "fwd X*W^T" },
-        { 128, 400, 784, 0, 0, "NN" }, { 400, 784, 128, 0, 0, "NN" }, { 128, 20, 400, 0, 0, "NN" },
-    };
-    int nsh = (int)(sizeof shapes / sizeof shapes[0]), s, kern, r, th;
+    int w;
+    printf("\n%-6s %-30s %-16s %-5s %3s", "group", "layer / use", "M x N x K", "ta tb", "thr");
+    for (w = 0; w < nwho; w++) printf(have_peak ? " %12s" : " %8s", bench_name(who[w]));
+    if (who[nwho - 1] == BENCH_OPENBLAS) printf("  %s/openblas", vae__gemm_kernel_name(vae__gemm_best_kernel()));
+    printf("\n");
+}
+
+static void bench(int nrep, const double *peak, const char *only)
+{
+    bshape shapes[BENCH_MAX_SHAPES];
+    int nsh = 0, s, r, th, w, nwho = 0, who[8], best = vae__gemm_best_kernel(), maxth = 1, k;
+    static const int sq[] = { 64, 128, 256, 512, 1024 };
     size_t sfl = vae__gemm_scratch_floats(2);
     float *scratch = falloc(sfl);
-    double *t1 = (double *)malloc(sizeof(double) * nrep), *t2 = (double *)malloc(sizeof(double) * nrep);
-    int maxth = 1;
+    double t[8][BENCH_MAX_REPS];
+    const char *group = "";
 #ifdef _OPENMP
     maxth = 2;
 #endif
+    if (nrep < 1) nrep = 1;
+    if (nrep > BENCH_MAX_REPS) nrep = BENCH_MAX_REPS;
+    for (k = 0; k < 5; k++) bshape_add(shapes, &nsh, "square", "", sq[k], sq[k], sq[k], 0, 0, 0.0f);
+    /* the seed-003 MLP at batch 128, with the transposes the model uses */
+    bshape_add(shapes, &nsh, "mlp", "fwd x*W^T", 128, 400, 784, 0, 1, 1.0f);
+    bshape_add(shapes, &nsh, "mlp", "dX = dY*W", 128, 784, 400, 0, 0, 0.0f);
+    bshape_add(shapes, &nsh, "mlp", "dW = dY^T*X", 400, 784, 128, 1, 0, 0.0f);
+    bshape_add(shapes, &nsh, "mlp", "fwd x*W^T", 128, 20, 400, 0, 1, 1.0f);
+    bench_conv_shapes(shapes, &nsh, 32);
+    for (k = 0; k < vae__gemm_kernel_count(); k++)
+        if (vae__gemm_kernel_available(k)) who[nwho++] = k;
 #ifdef VAE_TEST_OPENBLAS
-    openblas_set_num_threads(1);
+    who[nwho++] = BENCH_OPENBLAS;
 #endif
-    printf("best kernel: %s   (median of %d reps; GFLOP/s; thr=1 by thread CPU time, thr=2 by wall time)\n",
-           vae_gemm_kernel_name_active(), nrep);
+    printf("GEMM GFLOP/s: median of %d alternating reps; 1 thread by thread CPU time, 2 threads by wall time.\n", nrep);
+    if (peak[0] > 0)
+        printf("%% = of the measured AVX2 FMA peak for that thread count (%.1f / %.1f GFLOP/s).\n", peak[0], peak[1]);
+    printf("square: C = A B. mlp: seed 003 at batch 128 (the model's transposes). conv: every product of one\n"
+           "training step of the seed-002 conv preset at 1x32x32, batch 32 (conv/convt layers per image,\n"
+           "linear layers per batch; beta = 1 where the layer accumulates into C).\n");
     for (s = 0; s < nsh; s++) {
         const bshape *sh = &shapes[s];
-        if (only >= 0 && s != only) continue;
-        size_t na = (size_t)sh->M * sh->K, nb = (size_t)sh->K * sh->N, i;
-        float *A = falloc(na), *B = falloc(nb), *C = falloc((size_t)sh->M * sh->N);
+        size_t na = (size_t)sh->M * sh->K, nb = (size_t)sh->K * sh->N, nc = (size_t)sh->M * sh->N, i;
+        float *A, *B, *C, *ref;
         double fl = 2.0 * sh->M * sh->N * sh->K;
+        char dims[32];
+        if (only && strcmp(only, sh->group) != 0) continue;
+        if (strcmp(group, sh->group) != 0) { group = sh->group; bench_header(who, nwho, peak[0] > 0); }
+        A = falloc(na); B = falloc(nb); C = falloc(nc); ref = falloc(nc);
         for (i = 0; i < na; i++) A[i] = rnd();
         for (i = 0; i < nb; i++) B[i] = rnd();
+        snprintf(dims, sizeof dims, "%dx%dx%d", sh->M, sh->N, sh->K);
+        /* validate: every contender against the scalar kernel (|a|, |b| <= 1, so the error
+           of a K-term sum is within (K + 4) eps K) */
+        {
+            bshape z = *sh;
+            vae__gemm_ctx c;
+            double tol = (sh->K + 4) * (double)FLT_EPSILON * sh->K;
+            z.beta = 0.0f;
+            c.threads = 1; c.scratch = scratch; c.scratch_floats = sfl; c.kernel = 0;
+            vae__gemm(&c, z.ta, z.tb, z.M, z.N, z.K, 1.0f, A, z.ta ? z.M : z.K, B, z.tb ? z.K : z.N, 0.0f, ref, z.N);
+            for (w = 0; w < nwho; w++) {
+                double err = 0;
+                c.kernel = who[w];
+                for (i = 0; i < nc; i++) C[i] = NAN;
+#ifdef VAE_TEST_OPENBLAS
+                openblas_set_num_threads(1);
+                if (who[w] == BENCH_OPENBLAS)
+                    cblas_sgemm(CblasRowMajor, z.ta ? CblasTrans : CblasNoTrans, z.tb ? CblasTrans : CblasNoTrans,
+                                z.M, z.N, z.K, 1.0f, A, z.ta ? z.M : z.K, B, z.tb ? z.K : z.N, 0.0f, C, z.N);
+                else
+#endif
+                    vae__gemm(&c, z.ta, z.tb, z.M, z.N, z.K, 1.0f, A, z.ta ? z.M : z.K, B, z.tb ? z.K : z.N, 0.0f, C, z.N);
+                for (i = 0; i < nc; i++) {
+                    double d = fabs((double)C[i] - ref[i]);
+                    if (!(d <= err)) err = d; /* NaN sticks */
+                }
+                if (!(err <= tol)) printf("!! %s %s: max error %g against the scalar kernel (tolerance %g)\n",
+                                          bench_name(who[w]), dims, err, tol);
+            }
+        }
+        for (i = 0; i < nc; i++) C[i] = 0.0f;
         for (th = 1; th <= maxth; th++) {
-            if (th > 1 && !(sh->M == 1024)) continue;
+            vae__gemm_ctx c;
+            double med[8];
+            g_wall = th > 1;
 #ifdef VAE_TEST_OPENBLAS
             openblas_set_num_threads(th);
 #endif
-            g_wall = th > 1;
-            for (kern = 0; kern < vae__gemm_kernel_count(); kern++) {
-                vae__gemm_ctx c;
-                double mo, mb = 0;
-                if (!vae__gemm_kernel_available(kern)) continue;
-                if (!all && kern != vae__gemm_best_kernel() && (sh->M >= 512 || th > 1)) continue;
-                c.threads = th; c.scratch = scratch; c.scratch_floats = sfl; c.kernel = kern;
-                time_ours(&c, sh, A, B, C); /* warm up */
-                for (r = 0; r < nrep; r++) {
-                    t1[r] = time_ours(&c, sh, A, B, C);
-#ifdef VAE_TEST_OPENBLAS
-                    if (kern == vae__gemm_best_kernel()) t2[r] = time_blas(sh, A, B, C);
-#endif
+            c.threads = th; c.scratch = scratch; c.scratch_floats = sfl;
+            for (w = 0; w < nwho; w++) { c.kernel = who[w]; bench_time(who[w], &c, sh, A, B, C); } /* warm up */
+            for (r = 0; r < nrep; r++)
+                for (k = 0; k < nwho; k++) {
+                    w = (k + r) % nwho;
+                    c.kernel = who[w];
+                    t[w][r] = bench_time(who[w], &c, sh, A, B, C);
                 }
-                qsort(t1, (size_t)nrep, sizeof(double), cmpd);
-                mo = fl / t1[nrep / 2] * 1e-9;
-                printf("%4d x %4d x %4d ta=%d tb=%d %-10s thr=%d %-6s %6.1f", sh->M, sh->N, sh->K, sh->ta, sh->tb,
-                       sh->what, th, vae__gemm_kernel_name(kern), mo);
-                /* wall time suffers from other jobs on the machine: show the best rep too */
-                if (th > 1) printf(" (best %6.1f)", fl / t1[0] * 1e-9);
-#ifdef VAE_TEST_OPENBLAS
-                if (kern == vae__gemm_best_kernel()) {
-                    qsort(t2, (size_t)nrep, sizeof(double), cmpd);
-                    mb = fl / t2[nrep / 2] * 1e-9;
-                    printf("   openblas %6.1f   ratio %5.1f%%", mb, 100.0 * mo / mb);
-                    if (th > 1) printf(" (openblas best %6.1f)", fl / t2[0] * 1e-9);
-                }
-#endif
-                (void)mb;
-                printf("\n");
-                fflush(stdout);
+            printf("%-6s %-30s %-16s %2d %2d %3d", sh->group, sh->what, dims, sh->ta, sh->tb, th);
+            for (w = 0; w < nwho; w++) {
+                qsort(t[w], (size_t)nrep, sizeof(double), cmpd);
+                med[w] = fl / t[w][nrep / 2] * 1e-9;
+                if (peak[0] > 0) printf(" %7.1f %3.0f%%", med[w], 100.0 * med[w] / peak[th - 1]);
+                else printf(" %8.1f", med[w]);
             }
+            if (who[nwho - 1] == BENCH_OPENBLAS)
+                for (w = 0; w < nwho; w++)
+                    if (who[w] == best) printf("  %7.0f%%", 100.0 * med[w] / med[nwho - 1]);
+            printf("\n");
+            for (w = 0; w < nwho; w++)
+                printf("@ gemm %s %s %d %s %.2f %.2f\n", sh->group, dims, th, bench_name(who[w]), med[w],
+                       fl / t[w][0] * 1e-9);
+            fflush(stdout);
         }
-        free(A); free(B); free(C);
+        free(A); free(B); free(C); free(ref);
     }
-    free(t1); free(t2); free(scratch);
+#ifndef _OPENMP
+    printf("(built without OpenMP: 2 threads not measured)\n");
+#endif
+    free(scratch);
+}
+
+/* What the report's machine section shows. */
+static void kernels_info(void)
+{
+    int k;
+    printf("%s (compiled:", vae_gemm_kernel_name_active());
+    for (k = 0; k < vae__gemm_kernel_count(); k++)
+        printf(" %s%s", vae__gemm_kernel_name(k), vae__gemm_kernel_available(k) ? "" : "(CPU lacks it)");
+    printf(")\n");
+#ifdef VAE_TEST_OPENBLAS
+    printf("openblas %s, core %s\n", openblas_get_config(), openblas_get_corename());
+#else
+    printf("openblas not built in\n");
+#endif
 }
 
 int main(int argc, char **argv)
@@ -432,11 +575,21 @@ int main(int argc, char **argv)
     float *scratch;
     int k, quick = 0;
     if (argc > 1 && strcmp(argv[1], "bench") == 0) {
-        /* bench [reps] [all | shape-index] */
-        int all = argc > 3 && strcmp(argv[3], "all") == 0;
-        bench(argc > 2 ? atoi(argv[2]) : 5, all, argc > 3 && !all ? atoi(argv[3]) : -1);
+        /* bench [reps] [--peak P1,P2] [--only square|mlp|conv] */
+        double peak[2] = { 0, 0 };
+        const char *only = NULL;
+        int reps = 5;
+        for (k = 2; k < argc; k++) {
+            if (strcmp(argv[k], "--peak") == 0 && k + 1 < argc) {
+                if (sscanf(argv[++k], "%lf,%lf", &peak[0], &peak[1]) < 1) peak[0] = 0;
+                if (peak[1] <= 0) peak[1] = 2 * peak[0];
+            } else if (strcmp(argv[k], "--only") == 0 && k + 1 < argc) only = argv[++k];
+            else reps = atoi(argv[k]);
+        }
+        bench(reps, peak, only);
         return 0;
     }
+    if (argc > 1 && strcmp(argv[1], "kernels") == 0) { kernels_info(); return 0; }
     if (argc > 1 && strcmp(argv[1], "quick") == 0) quick = 1; /* for slow emulators */
     scratch = falloc(sfl);
     printf("kernels:");

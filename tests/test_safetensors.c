@@ -1109,6 +1109,8 @@ static void test_weights(void)
         CHECK(vae_data_load_safetensors(&dd, q, NULL) == VAE_OK && dd.values && !dd.pixels && dd.c == 3, "F32 images: %s", dd.error);
         vae_data_batch(&dd, idx, 2, got);
         CHECK(memcmp(got, fv + 3, 12) == 0 && memcmp(got + 3, fv, 12) == 0, "F32 values exactly as stored");
+        CHECK(vae_data_pad(&dd, 3, 3) == VAE_OK && dd.h == 3 && dd.w == 3 && dd.values[4] == fv[0] && dd.values[9 + 4] == fv[1] &&
+              dd.values[0] == 0.0f && dd.values[8] == 0.0f, "F32 images pad with zeros, centred: %s", dd.error);
         vae_data_free(&dd);
         o[0].ndim = 2; o[0].name = "mu";
         path_in(q, "mu.safetensors");
