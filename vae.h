@@ -170,6 +170,9 @@ typedef struct vae_config {
     int        batch;         /* largest batch the model plans memory for                     */
     uint64_t   seed;          /* weights, sampling noise and data order all follow from it    */
     int        threads;       /* OpenMP threads; results do not depend on it                  */
+    int        frozen_stats;  /* 1: train with batchnorm in eval mode (PyTorch's model.eval()
+                                 then backward/step): the running statistics normalise and stay
+                                 unchanged, and the gradient is the eval-mode one               */
 } vae_config;
 
 VAEDEF vae_config vae_config_default(void);
@@ -3009,6 +3012,8 @@ static vae_result vae__config_check(vae_config *c, char *err)
     if (!(c->weight_decay >= 0 && c->weight_decay < 1e3f)) return vae__fail(err, VAE_ERROR_INVALID_ARGUMENT, "config: weight decay out of range");
     if (!(c->clip >= 0 && c->clip < 1e30f) || !(c->logvar_clamp >= 0 && c->logvar_clamp < 1e4f))
         return vae__fail(err, VAE_ERROR_INVALID_ARGUMENT, "config: clip and logvar clamp must be >= 0");
+    if (c->frozen_stats != 0 && c->frozen_stats != 1)
+        return vae__fail(err, VAE_ERROR_INVALID_ARGUMENT, "config: frozen_stats must be 0 or 1, not %d", c->frozen_stats);
     if (c->threads < 1) c->threads = 1;
     if (c->threads > 256) c->threads = 256;
     return VAE_OK;
@@ -3400,6 +3405,26 @@ static void vae__bn_backward(const vae_layer *l, float *dx, const float *dy, con
     }
 }
 
+/* BatchNorm in eval mode (frozen statistics): y = (x - running mean) * inv * gamma + beta with
+   inv = 1/sqrt(running var + eps), so dx = dy gamma inv, dgamma = sum dy xhat, dbeta = sum dy. */
+static void vae__bn_backward_frozen(const vae_layer *l, float *dx, const float *dy, const float *x, int n)
+{
+    int C = l->c, c, i;
+    size_t HW = (size_t)l->h * l->w, j;
+    const float *rm = l->state, *rv = rm + C;
+    for (c = 0; c < C; c++) {
+        float mean = rm[c], inv = (float)(1.0 / sqrt((double)rv[c] + l->eps)), k = l->weight[c] * inv;
+        double sdy = 0, sdyx = 0;
+        for (i = 0; i < n; i++)
+            for (j = 0; j < HW; j++) {
+                size_t q = ((size_t)i * C + c) * HW + j;
+                sdy += dy[q]; sdyx += (double)dy[q] * ((x[q] - mean) * inv);
+                if (dx) dx[q] = dy[q] * k;
+            }
+        l->dbias[c] = (float)sdy; l->dweight[c] = (float)sdyx;
+    }
+}
+
 /* GroupNorm as PyTorch defines it: each image's C channels form `groups` contiguous sets of
    C/groups channels, normalised by their own mean and biased variance in training and eval
    alike, then scaled and shifted per channel. aux keeps each group's mean and 1/std. */
@@ -3694,7 +3719,10 @@ static void vae__backward(vae_model *m, int start, int n, float kl_w)
             vae__linear_backward(&g, dx, l->dweight, l->dbias, l->dy, p->y, l->weight, n, (int)vae__layer_size(p), l->c);
             break;
         case VAE_OP_CONV:  vae__conv_backward(&g, l, dx, l->dy, p->y, n, m->cols, m->dcols); break;
-        case VAE_OP_BATCHNORM: vae__bn_backward(l, dx, l->dy, p->y, n); break;
+        case VAE_OP_BATCHNORM:
+            if (m->cfg.frozen_stats) vae__bn_backward_frozen(l, dx, l->dy, p->y, n);
+            else vae__bn_backward(l, dx, l->dy, p->y, n);
+            break;
         case VAE_OP_GROUPNORM: vae__gn_backward(l, dx, l->dy, p->y, n); break;
         case VAE_OP_MAXPOOL: if (dx) vae__maxpool_backward(l, dx, l->dy, p->y, n); break;
         case VAE_OP_UPSAMPLE: if (dx) vae__upsample_backward(l, dx, l->dy, n); break;
@@ -3827,13 +3855,14 @@ static vae_result vae__check_batch(vae_model *m, const void *p, int n, const cha
 }
 
 /* Forward, loss and backward on n images: the gradient of the loss ends up in m->grads.
-   The sampling noise comes from m->rng. */
+   The sampling noise comes from m->rng. Batchnorm uses batch statistics, or with
+   cfg.frozen_stats its running statistics, left unchanged (PyTorch's eval mode). */
 static vae_result vae__gradients(vae_model *m, const float *x, int n, vae_stats *st)
 {
     float beta = vae__beta_at(&m->cfg, m->step), kl_w;
     int start;
     if (x != m->layers[0].y) memcpy(m->layers[0].y, x, sizeof(float) * (size_t)n * m->in_size);
-    vae__forward(m, 1, vae__loss_layers(m), n, &m->rng, 1);
+    vae__forward(m, 1, vae__loss_layers(m), n, &m->rng, !m->cfg.frozen_stats);
     start = vae__loss(m, x, n, beta, st, 1);
     if (!isfinite(st->loss))
         return vae__fail(m->error, VAE_ERROR_NUMERIC, "step %lld: loss is %g (recon %g, kl %g); update skipped",
@@ -5379,6 +5408,7 @@ static void vae__meta_build(const vae_model *m, int state, vae__meta *mt)
     vae__meta_fmt(mt, "clip", "%.9g", c->clip);
     vae__meta_fmt(mt, "batch", "%d", c->batch);
     vae__meta_fmt(mt, "seed", "%llu", (unsigned long long)c->seed);
+    vae__meta_fmt(mt, "frozen_stats", "%d", c->frozen_stats);
     if (state) {
         vae__meta_fmt(mt, "step", "%lld", (long long)m->step);
         vae__meta_fmt(mt, "epoch", "%d", m->epoch);
@@ -5528,6 +5558,11 @@ static int vae__meta_config(const vae__st *st, vae_config *c, char *err)
     c->seed = strtoull(vae__st_meta(st, "seed"), NULL, 10);
     c->loss = (vae_loss)e[0]; c->reduce = (vae_reduce)e[1]; c->optim = (vae_optim)e[2];
     c->threads = 1;
+    if (vae__st_meta(st, "frozen_stats")) {   /* older checkpoints lack it: 0 */
+        double fz;
+        if (vae__meta_num(st, "frozen_stats", 0, 1, &fz, err)) return -1;
+        c->frozen_stats = (int)fz;
+    }
     return 0;
 }
 

@@ -48,7 +48,10 @@ static const char *usage =
     "commands:\n"
     "  train   --data DIR|shapes --out FILE [--model mlp|conv|vanilla|resnet|conv250 --hidden 400 --latent 20 | --arch TEXT]\n"
     "          [--epochs 10 --batch 128 --lr 1e-3 --optim adam|adamw|sgd --beta 1 --beta-warmup 0\n"
-    "           --loss bce|mse --clip 0 --wd 0 --momentum 0 --seed 1 --threads 1 --resume FILE --limit N]\n"
+    "           --loss bce|mse --clip 0 --wd 0 --momentum 0 --frozen-bn --seed 1 --threads 1 --resume FILE\n"
+"           --limit N]\n"
+"          --frozen-bn trains with BatchNorm in eval mode (PyTorch's model.eval(): the running\n"
+"          statistics normalise and stay unchanged), e.g. to fine-tune --weights on little data;\n"
     "          --epochs counts the epochs to run now; with --resume, training continues bit-exactly;\n"
     "          --limit N uses only the first N images of each split\n"
     "  eval    FILE --data DIR|shapes      test-set loss; last line: nelbo <x> recon <y> kl <z>\n"
@@ -105,6 +108,7 @@ typedef struct opts {
     int epochs, batch, hidden, latent, threads, n, steps, beta_warmup, channels, size;
     double lr, beta, clip, wd, momentum;
     uint64_t seed;
+    int frozen_bn;      /* --frozen-bn */
     int set_hyper;      /* a hyperparameter flag was given (refused with --resume) */
     int quiet;
 } opts;
@@ -169,6 +173,7 @@ static void parse(opts *o, int argc, char **argv)
         else if (FLAG("--clip")) { o->clip = parse_num(a, v, 0, 1e9); o->set_hyper = 1; }
         else if (FLAG("--wd")) { o->wd = parse_num(a, v, 0, 100); o->set_hyper = 1; }
         else if (FLAG("--momentum")) { o->momentum = parse_num(a, v, 0, 0.9999); o->set_hyper = 1; }
+        else if (strcmp(a, "--frozen-bn") == 0) { o->frozen_bn = 1; o->set_hyper = 1; }
         else if (strcmp(a, "--quiet") == 0) o->quiet = 1;
         else die("unknown option '%s' (see: vae help)", a);
 #undef FLAG
@@ -490,6 +495,7 @@ static void cmd_train(opts *o)
         if (o->clip >= 0) c.clip = (float)o->clip;
         if (o->wd >= 0) c.weight_decay = (float)o->wd;
         if (o->momentum >= 0) c.momentum = (float)o->momentum;
+        if (o->frozen_bn) c.frozen_stats = 1;
         if (o->loss) {
             if (strcmp(o->loss, "bce") == 0) c.loss = VAE_LOSS_BCE;
             else if (strcmp(o->loss, "mse") == 0) c.loss = VAE_LOSS_MSE;

@@ -253,6 +253,16 @@ static void check_model_gradients(vae_config cfg, const char *arch, const char *
     CHECK(vae_model_init(&m, arch, &cfg, 0) == VAE_OK, "%s: init: %s", what, m.error);
     if (!m.layers) return;
     np = m.nparams;
+    if (cfg.frozen_stats) {   /* running statistics away from (0, 1), so they matter */
+        for (i = 0; i < (size_t)m.nlayers; i++)
+            if (m.layers[i].op == VAE_OP_BATCHNORM) {
+                vae_layer *l = &m.layers[i];
+                fill_uniform(l->state, (size_t)l->c, -0.5f, 0.5f, 40 + i);
+                fill_uniform(l->state + l->c, (size_t)l->c, 0.3f, 2.0f, 60 + i);
+                fill_uniform(l->weight, (size_t)l->c, 0.5f, 1.5f, 80 + i);
+                fill_uniform(l->bias, (size_t)l->c, -0.3f, 0.3f, 90 + i);
+            }
+    }
     fill_uniform(x, N * 20, 0, 1, 31);
     saved = m.rng;
     vae__gradients(&m, x, N, &st);
@@ -1044,6 +1054,112 @@ static void test_batchnorm(void)
     vae_model_free(&m);
 }
 
+/* Frozen statistics (cfg.frozen_stats, PyTorch's eval mode in training): the layer's
+   eval-mode backward against central differences of sum(dy * y) with y from the running
+   statistics; the whole-model gradient; running statistics unchanged by a training step;
+   the flag through a checkpoint, and an old checkpoint without it reads as 0. */
+static void test_batchnorm_frozen(void)
+{
+    enum { N = 3, C = 2, HW = 5 };
+    const char *arch = "input(2,5,1) batchnorm:bn flatten linear(2) sample linear(10) reshape(2,5,1) sigmoid";
+    vae_config c = vae_config_default();
+    vae_model m, b;
+    vae_layer *l;
+    float x[N * C * HW], dy[N * C * HW], dx[N * C * HW], y2[N * C * HW], keep_state[4 * C], before[2 * C];
+    double worst = 0;
+    int i, j, v, k;
+    c.batch = N;
+    CHECK(vae_model_init(&m, arch, &c, 0) == VAE_OK, "init %s", m.error);
+    if (!m.layers) return;
+    l = &m.layers[1];
+    fill_uniform(x, sizeof x / 4, -2, 3, 91); fill_uniform(dy, sizeof dy / 4, -1, 1, 92);
+    fill_uniform(l->weight, 2 * C, 0.5f, 1.5f, 93);
+    fill_uniform(l->state, C, -1, 1, 94); fill_uniform(l->state + C, C, 0.2f, 3, 95);
+    vae__bn_backward_frozen(l, dx, dy, x, N);
+    for (v = 0; v < 2; v++) {
+        float *var = v ? l->weight : x, *grad = v ? l->dweight : dx;
+        int cnt = v ? 2 * C : N * C * HW;
+        for (i = 0; i < cnt; i++) {
+            float keep = var[i], h = 1e-2f;
+            double f[2];
+            int sgn;
+            for (sgn = 0; sgn < 2; sgn++) {
+                double tot = 0;
+                var[i] = keep + (sgn ? -h : h);
+                vae__bn_forward(l, y2, x, N, 0);
+                for (j = 0; j < N * C * HW; j++) tot += (double)dy[j] * y2[j];
+                f[sgn] = tot;
+            }
+            var[i] = keep;
+            worst = fmax(worst, fabs((f[0] - f[1]) / (2 * h) - grad[i]));
+        }
+    }
+    CHECK(worst < 2e-3, "batchnorm frozen-statistics gradient off by %g", worst);
+    /* dx closed form: dy * gamma / sqrt(running var + eps) */
+    worst = 0;
+    for (k = 0; k < C; k++)
+        for (i = 0; i < N; i++) for (j = 0; j < HW; j++) {
+            int q = (i * C + k) * HW + j;
+            worst = fmax(worst, fabs(dx[q] - dy[q] * l->weight[k] / sqrt(l->state[C + k] + 1e-5)));
+        }
+    CHECK(worst < 1e-6, "frozen dx off the closed form by %g", worst);
+    vae_model_free(&m);
+
+    /* a training step leaves the running statistics alone (and does move the weights) */
+    c.frozen_stats = 1; c.lr = 1e-2f;
+    CHECK(vae_model_init(&m, arch, &c, 0) == VAE_OK, "init frozen %s", m.error);
+    if (!m.layers) return;
+    l = &m.layers[1];
+    fill_uniform(l->state, C, -1, 1, 96); fill_uniform(l->state + C, C, 0.2f, 3, 97);
+    fill_uniform(x, sizeof x / 4, 0, 1, 98);
+    memcpy(keep_state, l->state, sizeof keep_state);
+    memcpy(before, l->weight, sizeof before);
+    CHECK(vae_model_train_step(&m, x, N, NULL) == VAE_OK, "frozen step: %s", m.error);
+    CHECK(memcmp(keep_state, l->state, 2 * C * sizeof(float)) == 0, "running statistics moved in a frozen step");
+    CHECK(memcmp(before, l->weight, sizeof before) != 0, "the frozen step did not move gamma/beta");
+    /* without the flag the same step does move them */
+    m.cfg.frozen_stats = 0;
+    CHECK(vae_model_train_step(&m, x, N, NULL) == VAE_OK && memcmp(keep_state, l->state, 2 * C * sizeof(float)) != 0,
+          "a normal step moves the running statistics");
+    m.cfg.frozen_stats = 1;
+    {
+        const char *path = tmp_path("frozen.safetensors");
+        vae__st st;
+        unsigned char *buf;
+        size_t size;
+        char err[VAE_ERROR_SIZE];
+        vae_config lc;
+        CHECK(vae_model_save(&m, path, VAE_SAVE_TRAINING_STATE) == VAE_OK, "save: %s", m.error);
+        CHECK(vae_model_load(&b, path, 0, 0, VAE_LOAD_TRAINING_STATE) == VAE_OK && b.cfg.frozen_stats == 1,
+              "frozen_stats survives a checkpoint: %s", b.error);
+        if (b.layers) vae_model_free(&b);
+        CHECK(vae__file_read(path, &buf, &size, err) == 0 && vae__st_parse(&st, buf, size, err) == 0, "parse: %s", err);
+        for (i = 0; i < st.nmeta; i++)
+            if (!strcmp(st.meta_key[i], "frozen_stats")) {
+                CHECK(!strcmp(st.meta_val[i], "1"), "frozen_stats metadata '%s'", st.meta_val[i]);
+                st.meta_key[i] = "frozen_stats~";   /* an older checkpoint: the key is absent */
+                CHECK(vae__meta_config(&st, &lc, err) == 0 && lc.frozen_stats == 0, "missing frozen_stats reads as 0: %s", err);
+                st.meta_key[i] = "frozen_stats"; st.meta_val[i] = "2";
+                CHECK(vae__meta_config(&st, &lc, err) != 0, "frozen_stats 2 is refused");
+            }
+        vae__st_free(&st); free(buf);
+        remove(path);
+    }
+    vae_model_free(&m);
+    c.frozen_stats = 2;
+    CHECK(vae_model_init(&m, arch, &c, 0) == VAE_ERROR_INVALID_ARGUMENT, "frozen_stats 2 is refused by init");
+    vae_model_free(&m);
+
+    /* whole-model finite differences with frozen statistics: conv + batchnorm in both halves */
+    c = vae_config_default();
+    c.batch = 4; c.loss = VAE_LOSS_MSE; c.beta = 0.5f; c.frozen_stats = 1;
+    check_model_gradients(c, "input(1,4,5) conv(3,3,1,1):c1 batchnorm:b1 silu flatten mulv(3):mu,lv sample "
+                             "linear(20):d reshape(1,4,5) batchnorm:b2 tanh", "frozen batchnorm");
+    c.loss = VAE_LOSS_BCE; c.reduce = VAE_REDUCE_SUM;
+    check_model_gradients(c, "input(1,4,5) conv(2,3,1,1):c1 batchnorm:b1 tanh flatten mulv(3):mu,lv sample "
+                             "linear(20):d reshape(1,4,5) batchnorm:b2 sigmoid", "frozen batchnorm, bce");
+}
+
 /* ---------------------------------------------------------------- groupnorm, pooling, residuals */
 
 /* GroupNorm, maxpool and upsample forward against direct double loops. */
@@ -1252,6 +1368,7 @@ int main(int argc, char **argv)
     run("conv, convt: im2col vs direct loops, finite differences", test_conv_layers);
     run("conv model: whole-loss finite differences", test_conv_model_gradients);
     run("batchnorm: statistics, gradients, eval mode", test_batchnorm);
+    run("batchnorm: frozen statistics (eval-mode training)", test_batchnorm_frozen);
     run("groupnorm, maxpool, upsample: forward vs direct loops", test_norm_pool_forward);
     run("groupnorm, residual add, maxpool, upsample, spatial latent: finite differences", test_new_layer_gradients);
     run("loss: BCE, MSE and KL vs closed forms", test_loss_closed_form);
