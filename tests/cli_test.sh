@@ -177,6 +177,11 @@ mkst "$T/u8.safetensors" '{"images":{"dtype":"U8","shape":[3,1,28,28],"data_offs
 check "--data FILE.safetensors (U8 images) evaluates" 'grep -q "^3 test images" "$T/evu8.txt"'
 "$VAE" train --model conv --data "$T/dec.safetensors" --batch 5 --epochs 1 --quiet --out "$T/convst.st" > "$T/convst.txt" 2>&1
 check "train --model conv on 28x28 F32 safetensors images (padded to 32)" 'grep -q "^epoch   1" "$T/convst.txt"'
+"$VAE" train --model conv --frozen-bn --data "$T/dec.safetensors" --batch 5 --epochs 1 --quiet --out "$T/convfz.st" > "$T/convfz.txt" 2>&1
+check "train --frozen-bn trains and records frozen_stats 1 in the checkpoint" \
+  'grep -q "^epoch   1" "$T/convfz.txt" && head -c 4096 "$T/convfz.st" | grep -aq "\"frozen_stats\":\"1\"" && head -c 4096 "$T/convst.st" | grep -aq "\"frozen_stats\":\"0\""'
+fails_with "--resume refuses --frozen-bn (the checkpoint decides)" "drop the other model and optimizer flags" \
+  "$VAE" train --data "$T/dec.safetensors" --resume "$T/convst.st" --frozen-bn --epochs 1 --out "$T/x.st"
 mkst "$T/part.safetensors" '{"img_to_hidden.bias":{"dtype":"F32","shape":[64],"data_offsets":[0,256]}}' 256
 fails_with "--weights missing a tensor names it" "tensor 'img_to_hidden.weight' is missing" \
   "$VAE" info --model mlp --hidden 64 --latent 4 --weights "$T/part.safetensors"

@@ -14,6 +14,10 @@
            eval.{mu,logvar,z,out,loss}     eval mode (running statistics), same eps
            adam.<name>, adamw.<name>, sgd.<name>   every tensor after one vae_model_train_step
                                            (the preset's clipping applies) with that optimizer
+           eval.grad.<name>, eval.kink.<k>, eval.adam.<name>, eval.adamw.<name>, eval.sgd.<name>
+                                           the same in eval mode (cfg.frozen_stats: BatchNorm
+                                           normalises with its running statistics, left
+                                           unchanged; PyTorch's model.eval() then backward/step)
 
    It includes the implementation and uses two internals: vae__gradients (forward, loss and
    backward without the update) and the safetensors reader/writer. */
@@ -100,7 +104,7 @@ static void put(const char *prefix, const char *name, const float *data, size_t 
 /* The branch every relu / leakyrelu took in the last forward pass (input > 0), in layer
    order: where an input lies within rounding of 0 the two libraries may take different
    branches, and the derivative jumps there. */
-static void put_kinks(const vae_model *m, int n)
+static void put_kinks(const char *prefix, const vae_model *m, int n)
 {
     int i, k = 0;
     for (i = 1; i < m->nlayers; i++) {
@@ -113,7 +117,7 @@ static void put_kinks(const vae_model *m, int n)
         if (!mask) die("out of memory", NULL);
         for (j = 0; j < cnt; j++) mask[j] = m->layers[i - 1].y[j] > 0;
         sprintf(name, "%d", k++);
-        put_raw("kink", name, VAE__DT_U8, mask, cnt);
+        put_raw(prefix, name, VAE__DT_U8, mask, cnt);
         free(mask);
     }
 }
@@ -220,7 +224,7 @@ static int run(const char *weights, const char *case_path, const char *out_path)
     if (vae__gradients(&m, x, n, &st) != VAE_OK) die(m.error, NULL);
     put_forward("train", &m, n, &st);
     put_tensors("grad", &m, 1);
-    put_kinks(&m, n);
+    put_kinks("kink", &m, n);
 
     /* eval mode: the running statistics (reloaded: the training pass moved them) */
     if (vae_model_load_weights(&m, weights) != VAE_OK) die(m.error, NULL);
@@ -229,16 +233,26 @@ static int run(const char *weights, const char *case_path, const char *out_path)
     put_forward("eval", &m, n, &st);
     vae_model_free(&m);
 
-    /* one step of each optimizer from the same weights */
-    for (k = 0; k < 3; k++) {
-        char key[32];
-        cfg.optim = k == 0 ? VAE_OPTIM_ADAM : k == 1 ? VAE_OPTIM_ADAMW : VAE_OPTIM_SGD;
-        sprintf(key, "%s_lr", optims[k]); cfg.lr = (float)meta_num(key);
-        sprintf(key, "%s_wd", optims[k]); cfg.weight_decay = (float)meta_num(key);
-        cfg.momentum = k == 2 ? (float)meta_num("sgd_momentum") : 0.0f;
+    /* eval mode in training (frozen statistics): gradients, no update */
+    cfg.frozen_stats = 1;
+    model_open(&m, arch, &cfg, weights, eps);
+    if (vae__gradients(&m, x, n, &st) != VAE_OK) die(m.error, NULL);
+    put_tensors("eval.grad", &m, 1);
+    put_kinks("eval.kink", &m, n);
+    vae_model_free(&m);
+
+    /* one step of each optimizer from the same weights, in training mode and in eval mode */
+    for (k = 0; k < 6; k++) {
+        char key[32], prefix[32];
+        cfg.frozen_stats = k >= 3;
+        cfg.optim = k % 3 == 0 ? VAE_OPTIM_ADAM : k % 3 == 1 ? VAE_OPTIM_ADAMW : VAE_OPTIM_SGD;
+        sprintf(key, "%s_lr", optims[k % 3]); cfg.lr = (float)meta_num(key);
+        sprintf(key, "%s_wd", optims[k % 3]); cfg.weight_decay = (float)meta_num(key);
+        cfg.momentum = k % 3 == 2 ? (float)meta_num("sgd_momentum") : 0.0f;
+        sprintf(prefix, "%s%s", k >= 3 ? "eval." : "", optims[k % 3]);
         model_open(&m, arch, &cfg, weights, eps);
         if (vae_model_train_step(&m, x, n, &st) != VAE_OK) die(m.error, NULL);
-        put_tensors(optims[k], &m, 0);
+        put_tensors(prefix, &m, 0);
         vae_model_free(&m);
     }
     if (vae__st_save(out_path, g_out, g_nout, NULL, NULL, 0, err)) die(out_path, err);

@@ -10,7 +10,10 @@ For every preset of PRESETS that vae.h has (`test_torch describe` says which):
        training mode (BatchNorm batch statistics): mu, logvar, z, decoder output; recon, KL and
        total loss; every parameter gradient; every tensor (running statistics included)
        after one step of Adam, AdamW and SGD with momentum (the preset's clipping applies);
-       eval mode (running statistics): mu, logvar, z, decoder output; recon, KL and total loss.
+       eval mode (running statistics): mu, logvar, z, decoder output; recon, KL and total loss;
+       and, training with model.eval() (vae.h's cfg.frozen_stats: BatchNorm normalises with
+       its running statistics and leaves them unchanged), every parameter gradient and every
+       tensor after one step of Adam, AdamW and SGD with momentum.
   2. PyTorch -> vae: the same state_dict with `vae encode --model NAME --weights FILE` (mu and
      logvar within 1e-4 of the class's encode) and `vae decode` (the decoder's output).
   3. vae -> PyTorch: a checkpoint trained for two steps by `vae train` loads into the class with
@@ -163,6 +166,12 @@ class Errors:
             msg = '%d of %d elements off; worst [%d] %.9g vs torch %.9g' % (int(bad.sum()), got.size, i, got[i], ref[i])
         return ok, msg
 
+    def also(self, other):
+        """An Errors that records into self and other."""
+        both = Errors()
+        both.compare = lambda name, got, ref: (other.compare(name, got, ref), self.compare(name, got, ref))[1]
+        return both
+
     def line(self):
         return 'largest relative error %.2e (%s), largest absolute error where |ref| < 0.1: %.2e (%s)' % (
             self.rel, self.rel_at, self.abs, self.abs_at)
@@ -256,7 +265,8 @@ def vae_loss(d, out, x, mu, lv, n, train):
     return recon, kl, recon + beta * kl
 
 
-def torch_pass(P, d, model, x, eps, train, kinks=None):
+def torch_pass(P, d, model, x, eps, train, kinks=None, warm=None):
+    """train: BatchNorm's mode; warm: a training step's loss (beta warm-up), by default train."""
     model.train(train)
     with FixedNoise(eps):
         if kinks is not None:
@@ -266,15 +276,15 @@ def torch_pass(P, d, model, x, eps, train, kinks=None):
             out, mu, lv = P['forward'](model, x)
     out = out.reshape(x.shape[0], -1, x.shape[2], x.shape[3])
     z = mu + eps.reshape(mu.shape) * torch.exp(0.5 * lv)
-    return dict(out=out, mu=mu, logvar=lv, z=z, loss=vae_loss(d, out, x, mu, lv, x.shape[0], train))
+    return dict(out=out, mu=mu, logvar=lv, z=z, loss=vae_loss(d, out, x, mu, lv, x.shape[0], train if warm is None else warm))
 
 
-def kink_masks(got):
-    nk = len([k for k in got if k.startswith('kink.')])
-    return [torch.from_numpy(got['kink.%d' % i].astype(bool)) for i in range(nk)]
+def kink_masks(got, pfx=''):
+    nk = len([k for k in got if k.startswith(pfx + 'kink.')])
+    return [torch.from_numpy(got['%skink.%d' % (pfx, i)].astype(bool)) for i in range(nk)]
 
 
-def explain_gradients(P, d, model, sd0, x, eps, got, ref, bad):
+def explain_gradients(P, d, model, sd0, x, eps, got, ref, bad, train=True):
     """Where vae.h's gradients and PyTorch's differ beyond the tolerance, two things are
     allowed to explain it, each reported: an activation input within rounding of 0 that vae.h
     puts on the other side (the derivative jumps there; redone with vae.h's branches), and
@@ -282,11 +292,12 @@ def explain_gradients(P, d, model, sd0, x, eps, got, ref, bad):
     within the tolerance of the exact value, or no further from it than ACCURACY times float32
     PyTorch's largest error on that tensor: as accurate as PyTorch, if not bit for bit).
     Returns the reference, the tensors accepted by accuracy, a note, fatal problems."""
-    masks = kink_masks(got)
+    pfx = '' if train else 'eval.'
+    masks = kink_masks(got, pfx)
     notes, fatal = ['as PyTorch computes them: ' + '; '.join(bad[:2])], []
     kinks = Kinks(masks)
     model.load_state_dict(sd0)
-    r = torch_pass(P, d, model, x, eps, True, kinks)
+    r = torch_pass(P, d, model, x, eps, train, kinks, warm=True)
     model.zero_grad()
     r['loss'][2].backward()
     if kinks.flipped:
@@ -295,20 +306,20 @@ def explain_gradients(P, d, model, sd0, x, eps, got, ref, bad):
         if kinks.near >= 1e-4:
             fatal.append('activation inputs on different sides of 0 are not all within rounding of it')
         ref = {k: p.grad.numpy().ravel() for k, p in model.named_parameters()}
-    still = [k for k in ref if not Errors().compare(k, got['grad.' + k], ref[k])[0]]
+    still = [k for k in ref if not Errors().compare(k, got[pfx + 'grad.' + k], ref[k])[0]]
     accepted = set()
     if still:
         m64 = P['make'](d)
         m64.load_state_dict(sd0)
         m64 = m64.double()
-        r = torch_pass(P, d, m64, x.double(), eps.double(), True, Kinks(masks))
+        r = torch_pass(P, d, m64, x.double(), eps.double(), train, Kinks(masks), warm=True)
         r['loss'][2].backward()
         g64 = {k: p.grad.numpy().ravel() for k, p in m64.named_parameters()}
         exact, ratio, worst, own = 0, 0.0, '', Errors()
         for k in still:
-            ev, et = np.abs(got['grad.' + k] - g64[k]).max(), np.abs(ref[k] - g64[k]).max()
+            ev, et = np.abs(got[pfx + 'grad.' + k] - g64[k]).max(), np.abs(ref[k] - g64[k]).max()
             own.compare(k, ref[k], g64[k])
-            if Errors().compare(k, got['grad.' + k], g64[k])[0]:
+            if Errors().compare(k, got[pfx + 'grad.' + k], g64[k])[0]:
                 exact += 1
             elif ev <= ACCURACY * et:
                 accepted.add(k)
@@ -322,11 +333,12 @@ def explain_gradients(P, d, model, sd0, x, eps, got, ref, bad):
     return ref, accepted, ' (' + '; '.join(notes) + ')', fatal
 
 
-def torch_step(P, d, model, x, eps, opt, grads=None, kinks=None):
+def torch_step(P, d, model, x, eps, opt, grads=None, kinks=None, train=True):
     """One training step. grads (name -> array) replaces backward's gradients: the optimizer
     then works on exactly vae.h's gradients. kinks: the activations' branches (Kinks).
+    train=False: model.eval() (BatchNorm's running statistics, unchanged) then backward/step.
     Returns the clipped gradients it used."""
-    model.train(True)
+    model.train(train)
     params = list(model.parameters())
     if opt == 'adam':
         o = torch.optim.Adam(params, lr=OPTIMS['adam_lr'], betas=tuple(d['adam_betas']), eps=d['adam_eps'],
@@ -337,7 +349,7 @@ def torch_step(P, d, model, x, eps, opt, grads=None, kinks=None):
     else:
         o = torch.optim.SGD(params, lr=OPTIMS['sgd_lr'], momentum=OPTIMS['sgd_momentum'],
                             weight_decay=OPTIMS['sgd_wd'], foreach=False)
-    r = torch_pass(P, d, model, x, eps, True, kinks)   # the forward also moves BatchNorm's running statistics
+    r = torch_pass(P, d, model, x, eps, train, kinks, warm=True)   # in training mode the forward also moves BatchNorm's running statistics
     o.zero_grad()
     if grads is None:
         r['loss'][2].backward()
@@ -361,6 +373,77 @@ def adam_bound(lr, eps, g1, g2):
 
 
 # ---- the three checks of one preset ------------------------------------------------------------------------
+def grads_and_steps(P, d, model, sd0, x, eps, got, e, e2e, train, r):
+    """Every parameter gradient, then one step of each optimizer (on vae.h's gradients, and end
+    to end), in training mode or (train False) with model.eval(): vae.h's cfg.frozen_stats."""
+    name, mode, pfx = P['name'], 'train' if train else 'eval', '' if train else 'eval.'
+    if not train and d['beta_warmup'] > 0:   # a training step's loss: beta warmed up
+        model.load_state_dict(sd0)
+        r = torch_pass(P, d, model, x, eps, train, warm=True)
+    model.zero_grad()
+    r['loss'][2].backward()
+    bad = []
+    tgrad = {k: p.grad.numpy().copy() for k, p in model.named_parameters()}
+    for k, p in model.named_parameters():
+        ok, msg = Errors().compare('grad.' + k, got[pfx + 'grad.' + k], p.grad.numpy())
+        if not ok: bad.append(k + ': ' + msg)
+    ref, accepted, note, fatal = {k: v.ravel() for k, v in tgrad.items()}, set(), '', []
+    if bad:
+        ref, accepted, note, fatal = explain_gradients(P, d, model, sd0, x, eps, got, ref, bad, train)
+    bad = list(fatal)
+    for k in ref:
+        ok, msg = e.compare(pfx + 'grad.' + k, got[pfx + 'grad.' + k], ref[k])
+        if not ok and k not in accepted: bad.append(k + ': ' + msg)
+    result(not bad, '%s %s: gradients of all %d parameters%s%s' % (
+        name, mode, len(list(model.parameters())), note, ': ' + '; '.join(bad[:3]) if bad else ''))
+    vgrad = {k: got[pfx + 'grad.' + k] for k in tgrad}
+    norm = np.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in vgrad.values()))
+    coef = min(1.0, d['clip'] / (norm + 1e-6)) if d['clip'] > 0 else 1.0
+    for opt in ('adam', 'adamw', 'sgd'):
+        title = {'adam': 'Adam', 'adamw': 'AdamW', 'sgd': 'SGD (momentum)'}[opt]
+        # (a) the optimizer on vae.h's own gradients: the update arithmetic, clipping,
+        #     weight decay and the running statistics (moved in training mode, kept in eval
+        #     mode), element for element
+        model.load_state_dict(sd0)
+        torch_step(P, d, model, x, eps, opt, grads=vgrad, train=train)
+        sd = model.state_dict()
+        keys = [k for k in sd if not k.endswith('num_batches_tracked')]
+        bad = []
+        for k in keys:
+            ok, msg = e.compare(pfx + opt + '.' + k, got[pfx + opt + '.' + k], sd[k].numpy())
+            if not ok: bad.append(k + ': ' + msg)
+        result(not bad, '%s %s: all %d tensors after one %s step, torch.optim on the same gradients%s' % (
+            name, mode, len(keys), title, ': ' + '; '.join(bad[:3]) if bad else ''))
+        # (b) end to end, each library with its own gradients (PyTorch's taking vae.h's
+        #     branch at activation inputs within rounding of 0, as explained above)
+        model.load_state_dict(sd0)
+        tused = torch_step(P, d, model, x, eps, opt, kinks=Kinks(kink_masks(got, pfx)), train=train)
+        sd = model.state_dict()
+        bad, amplified, gnoise = [], 0, 0.0
+        for k in keys:
+            a, b = got[pfx + opt + '.' + k].astype(np.float64).ravel(), sd[k].numpy().astype(np.float64).ravel()
+            diff = np.abs(a - b)
+            ok = (diff <= ATOL) | (diff <= RTOL * np.abs(b))
+            e2e.compare(pfx + opt + '.' + k, a[ok], b[ok])
+            if opt != 'sgd' and k in tused and not ok.all():
+                lr = OPTIMS[opt + '_lr']
+                bound = adam_bound(lr, d['adam_eps'], vgrad[k].ravel() * coef, tused[k].ravel())
+                ok2 = ok | (diff <= np.maximum(ATOL, RTOL * np.abs(b)) + 1.01 * bound)
+                amp = ok2 & ~ok
+                amplified += int(amp.sum())
+                dg = np.abs(vgrad[k].ravel() * coef - tused[k].ravel())[amp]
+                if dg.size: gnoise = max(gnoise, float(np.max(dg)))
+                ok = ok2
+            if not ok.all():
+                i = int(np.argmax(np.where(ok, -1, diff)))
+                bad.append('%s: %d of %d elements off; worst [%d] %.9g vs torch %.9g' % (k, int((~ok).sum()), ok.size, i, a[i], b[i]))
+        result(not bad, '%s %s: all %d tensors after one %s step, end to end%s%s' % (
+            name, mode, len(keys), title,
+            ' (%d elements where |g| ~ Adam eps magnifies gradient differences of at most %.1e:'
+            ' within the bound that puts on the step)' % (amplified, gnoise) if amplified else '',
+            ': ' + '; '.join(bad[:3]) if bad else ''))
+
+
 def check_names(P, d, model):
     sd = model.state_dict()
     want = {k: tuple(v.shape) for k, v in sd.items() if not k.endswith('num_batches_tracked')}
@@ -400,8 +483,7 @@ def parity(P, d, tmp):
     got = {k: v.numpy() for k, v in load_tensors(opath).items()}
 
     t0 = time.time()
-    errs = {'step': Errors()}
-    e2e = errs['step']
+    errs = {k: Errors() for k in ('step', 'evalstep', 'traingrad', 'evalgrad')}
     for mode in ('train', 'eval'):
         e = errs[mode] = Errors()
         model.load_state_dict(sd0)
@@ -413,72 +495,14 @@ def parity(P, d, tmp):
         ok, msg = e.compare(mode + '.loss', got[mode + '.loss'], ref)
         result(ok, '%s %s: recon, KL, total %s vs torch %s%s' % (name, mode, np.array2string(got[mode + '.loss'], precision=6),
                                                              np.array2string(ref, precision=6), ': ' + msg if msg else ''))
-        if mode == 'train':
-            model.zero_grad()
-            r['loss'][2].backward()
-            bad = []
-            tgrad = {k: p.grad.numpy().copy() for k, p in model.named_parameters()}
-            for k, p in model.named_parameters():
-                ok, msg = Errors().compare('grad.' + k, got['grad.' + k], p.grad.numpy())
-                if not ok: bad.append(k + ': ' + msg)
-            ref, accepted, note, fatal = {k: v.ravel() for k, v in tgrad.items()}, set(), '', []
-            if bad:
-                ref, accepted, note, fatal = explain_gradients(P, d, model, sd0, x, eps, got, ref, bad)
-            bad = list(fatal)
-            for k in ref:
-                ok, msg = e.compare('grad.' + k, got['grad.' + k], ref[k])
-                if not ok and k not in accepted: bad.append(k + ': ' + msg)
-            result(not bad, '%s train: gradients of all %d parameters%s%s' % (
-                name, len(list(model.parameters())), note, ': ' + '; '.join(bad[:3]) if bad else ''))
-            vgrad = {k: got['grad.' + k] for k in tgrad}
-            norm = np.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in vgrad.values()))
-            coef = min(1.0, d['clip'] / (norm + 1e-6)) if d['clip'] > 0 else 1.0
-            for opt in ('adam', 'adamw', 'sgd'):
-                title = {'adam': 'Adam', 'adamw': 'AdamW', 'sgd': 'SGD (momentum)'}[opt]
-                # (a) the optimizer on vae.h's own gradients: the update arithmetic, clipping,
-                #     weight decay and the running statistics, element for element
-                model.load_state_dict(sd0)
-                torch_step(P, d, model, x, eps, opt, grads=vgrad)
-                sd = model.state_dict()
-                keys = [k for k in sd if not k.endswith('num_batches_tracked')]
-                bad = []
-                for k in keys:
-                    ok, msg = e.compare(opt + '.' + k, got[opt + '.' + k], sd[k].numpy())
-                    if not ok: bad.append(k + ': ' + msg)
-                result(not bad, '%s train: all %d tensors after one %s step, torch.optim on the same gradients%s' % (
-                    name, len(keys), title, ': ' + '; '.join(bad[:3]) if bad else ''))
-                # (b) end to end, each library with its own gradients (PyTorch's taking vae.h's
-                #     branch at activation inputs within rounding of 0, as explained above)
-                model.load_state_dict(sd0)
-                tused = torch_step(P, d, model, x, eps, opt, kinks=Kinks(kink_masks(got)))
-                sd = model.state_dict()
-                bad, amplified, gnoise = [], 0, 0.0
-                for k in keys:
-                    a, b = got[opt + '.' + k].astype(np.float64).ravel(), sd[k].numpy().astype(np.float64).ravel()
-                    diff = np.abs(a - b)
-                    ok = (diff <= ATOL) | (diff <= RTOL * np.abs(b))
-                    e2e.compare(opt + '.' + k, a[ok], b[ok])
-                    if opt != 'sgd' and k in tused and not ok.all():
-                        lr = OPTIMS[opt + '_lr']
-                        bound = adam_bound(lr, d['adam_eps'], vgrad[k].ravel() * coef, tused[k].ravel())
-                        ok2 = ok | (diff <= np.maximum(ATOL, RTOL * np.abs(b)) + 1.01 * bound)
-                        amp = ok2 & ~ok
-                        amplified += int(amp.sum())
-                        dg = np.abs(vgrad[k].ravel() * coef - tused[k].ravel())[amp]
-                        if dg.size: gnoise = max(gnoise, float(np.max(dg)))
-                        ok = ok2
-                    if not ok.all():
-                        i = int(np.argmax(np.where(ok, -1, diff)))
-                        bad.append('%s: %d of %d elements off; worst [%d] %.9g vs torch %.9g' % (k, int((~ok).sum()), ok.size, i, a[i], b[i]))
-                result(not bad, '%s train: all %d tensors after one %s step, end to end%s%s' % (
-                    name, len(keys), title,
-                    ' (%d elements where |g| ~ Adam eps magnifies gradient differences of at most %.1e:'
-                    ' within the bound that puts on the step)' % (amplified, gnoise) if amplified else '',
-                    ': ' + '; '.join(bad[:3]) if bad else ''))
+        grads_and_steps(P, d, model, sd0, x, eps, got, e.also(errs[mode + 'grad']), errs['step' if mode == 'train' else 'evalstep'],
+                        mode == 'train', r)
     print('  %s: vae.h %.1fs, PyTorch %.1fs' % (name, tv, time.time() - t0))
-    for mode in ('train', 'eval', 'step'):
-        print('  %s %-5s %s' % (name, mode, errs[mode].line()))
-    print('  (step: end to end, each library with its own gradients, where the tolerance holds)')
+    for mode in ('train', 'eval', 'traingrad', 'evalgrad', 'step', 'evalstep'):
+        print('  %s %-9s %s' % (name, mode, errs[mode].line()))
+    print('  (train, eval: everything of that mode; traingrad, evalgrad: of those, the gradients and the steps on'
+          ' vae.h\'s gradients; step, evalstep: one step end to end, each library with its own gradients,'
+          ' where the tolerance holds)')
     return errs, model, sd0, x
 
 
@@ -572,8 +596,10 @@ def main():
                 errs, model, sd0, x = r
                 torch_to_vae(P, d, tmp, model, sd0, x)
                 vae_to_torch(P, d, tmp)
-                summary.append('%-8s train %.2e  eval %.2e  end-to-end step %.2e   (largest absolute error where |ref| < 0.1: %.1e, %.1e, %.1e)' % (
-                    P['name'], errs['train'].rel, errs['eval'].rel, errs['step'].rel, errs['train'].abs, errs['eval'].abs, errs['step'].abs))
+                summary.append('%-8s train %.2e  eval %.2e (eval gradients and steps %.2e)  end-to-end step: train %.2e  eval %.2e'
+                               '   (largest absolute error where |ref| < 0.1: %.1e, %.1e, %.1e, %.1e)' % (
+                    P['name'], errs['train'].rel, errs['eval'].rel, errs['evalgrad'].rel, errs['step'].rel, errs['evalstep'].rel,
+                    errs['train'].abs, errs['eval'].abs, errs['step'].abs, errs['evalstep'].abs))
             except (RuntimeError, subprocess.CalledProcessError, KeyError) as ex:
                 result(False, '%s: %s' % (P['name'], ex))
     print('largest relative error per preset (|ref| >= 0.1; tolerance 1e-4 relative or 1e-5 absolute):')
