@@ -248,7 +248,8 @@ typedef struct vae_model {
     size_t     nparams;
     float     *params, *grads, *opt_m, *opt_v;   /* flat blocks of nparams floats           */
     float     *scratch;           /* GEMM packing                                           */
-    float     *cols, *dcols;      /* im2col matrices of one image (conv layers)             */
+    float     *cols;              /* conv work space: im2col matrices of a chunk of images  */
+    size_t     cols_floats;
     float     *state;             /* non-trained layer state (batchnorm statistics)         */
     size_t     nstate;
     size_t     scratch_floats;
@@ -2454,7 +2455,7 @@ typedef struct vae__plan {
     size_t nparams;      /* floats                                        */
     size_t act;          /* activation floats per image, over all layers  */
     size_t aux;          /* saved-for-backward floats per image, over all layers */
-    size_t cols;         /* largest im2col matrix of one image            */
+    size_t cols;         /* largest conv work space of one image (vae__conv_work) */
     size_t state;        /* batchnorm running statistics and saved batch statistics */
     size_t arch_len;
 } vae__plan;
@@ -2660,9 +2661,10 @@ static vae_result vae__arch_parse(const char *arch, vae_layer *layers, vae__plan
             /* weight (OC, C, k, k) for conv, (C, OC, k, k) for convt, as PyTorch stores them */
             l->nparams = vae__add(vae__mul(vae__mul((size_t)c, (size_t)a, &ovf), (size_t)(k * k), &ovf),
                                   b ? (size_t)a : 0, &ovf);
-            {   /* im2col of one image: (C k k, OH OW) for conv; (OC k k, H W) for convt */
-                size_t cols = op == VAE_OP_CONV ? vae__mul((size_t)c * k * k, (size_t)(oh * ow), &ovf)
-                                                : vae__mul((size_t)a * k * k, (size_t)h * w, &ovf);
+            {   /* conv work space of one image (vae__conv_work): the im2col matrix and the GEMM's
+                   other operand, (C k k + OC, OH OW) for conv, (OC k k + C, H W) for convt */
+                size_t cols = op == VAE_OP_CONV ? vae__mul(vae__add((size_t)c * k * k, (size_t)a, &ovf), (size_t)(oh * ow), &ovf)
+                                                : vae__mul(vae__add((size_t)a * k * k, (size_t)c, &ovf), (size_t)h * w, &ovf);
                 if (cols > pl->cols) pl->cols = cols;
             }
             break;
@@ -2964,8 +2966,19 @@ static vae_result vae__config_check(vae_config *c, char *err)
 
 /* The carving of one block, as offsets in floats (the block is aligned to 64 bytes). */
 typedef struct vae__layout {
-    size_t layers, arch, params, grads, opt_m, opt_v, acts, dacts, aux, cols, dcols, state, scratch, total;
+    size_t layers, arch, params, grads, opt_m, opt_v, acts, dacts, aux, cols, cols_floats, state, scratch, total;
 } vae__layout;
+
+/* Conv work space: one image's at least; room for more lets the conv GEMMs take several images
+   at once (>>layers, vae__conv_chunk), up to the whole batch or VAE__CONV_WORK floats (8 MB). */
+#ifndef VAE__CONV_WORK
+#define VAE__CONV_WORK ((size_t)1 << 21)
+#endif
+static size_t vae__conv_work_floats(size_t per_image, size_t batch, int *ovf)
+{
+    size_t all = vae__mul(per_image, batch, ovf);
+    return VAE__MAX(per_image, VAE__MIN(all, VAE__CONV_WORK));
+}
 
 static int vae__uses_m(const vae_config *c) { return c->optim != VAE_OPTIM_SGD || c->momentum > 0; }
 static int vae__uses_v(const vae_config *c) { return c->optim != VAE_OPTIM_SGD; }
@@ -2984,8 +2997,8 @@ static vae_result vae__layout_make(const vae__plan *pl, const vae_config *cfg, u
     VAE__CARVE(acts, vae__mul(B, pl->act, &ovf));
     VAE__CARVE(dacts, train ? vae__mul(B, pl->act, &ovf) : 0);
     VAE__CARVE(aux, vae__mul(B, pl->aux, &ovf));
-    VAE__CARVE(cols, pl->cols);
-    VAE__CARVE(dcols, train ? pl->cols : 0);
+    L->cols_floats = vae__conv_work_floats(pl->cols, B, &ovf);
+    VAE__CARVE(cols, L->cols_floats);
     VAE__CARVE(state, pl->state);
     VAE__CARVE(scratch, vae__gemm_scratch_floats(cfg->threads));
 #undef VAE__CARVE
@@ -3072,8 +3085,7 @@ VAEDEF vae_result vae_model_init_preallocated(vae_model *m, const char *arch, co
     m->opt_m = train && vae__uses_m(&m->cfg) ? base + L.opt_m : NULL;
     m->opt_v = train && vae__uses_v(&m->cfg) ? base + L.opt_v : NULL;
     m->scratch = base + L.scratch;
-    m->cols = base + L.cols;
-    m->dcols = train ? base + L.dcols : NULL;
+    m->cols = base + L.cols; m->cols_floats = L.cols_floats;
     m->state = base + L.state; m->nstate = pl.state;
     m->scratch_floats = vae__gemm_scratch_floats(m->cfg.threads);
     B = (size_t)m->cfg.batch;
@@ -3162,42 +3174,62 @@ static void vae__linear_backward(const vae__gemm_ctx *g, float *dx, float *dw, f
     if (dx) vae__gemm(g, 0, 0, n, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in);
 }
 
-/* im2col for one image: cols (C*k*k, OH*OW) gathers, for every output position, the k*k
-   input pixels of each channel it sees (zeros where the window leaves the padded image).
-   im (C,H,W). col2im is its adjoint: it adds the columns back into im (zeroed by the caller). */
-static void vae__im2col(float *cols, const float *im, int C, int H, int W, int k, int s, int p, int OH, int OW)
+/* The output columns [*a, *b) of a conv whose input column ow*s + d (d = kw - p) lies inside
+   [0, W): im2col and col2im run those without a bounds test and zero or skip the rest. */
+static void vae__conv_span(int d, int s, int W, int OW, int *a, int *b)
 {
-    int c, kh, kw, oh, ow;
+    int lo = d >= 0 ? 0 : (s - 1 - d) / s, hi = W - 1 - d >= 0 ? (W - 1 - d) / s + 1 : 0;
+    if (hi > OW) hi = OW;
+    *a = lo < hi ? lo : hi; *b = hi;
+}
+
+/* im2col of one image into columns [0, OH*OW) of a matrix whose rows are ld floats apart:
+   row (c, kh, kw) holds, for every output position, the input pixel that kernel tap sees
+   (zero where the window leaves the padded image). im (C,H,W). With ld = q*OH*OW, q images
+   side by side make one wide GEMM. col2im is its adjoint: it adds the columns back into im
+   (zeroed by the caller). */
+static void vae__im2col(float *cols, size_t ld, const float *im, int C, int H, int W, int k, int s, int p, int OH, int OW)
+{
+    int c, kh, kw, oh, ow, a, b;
     for (c = 0; c < C; c++)
         for (kh = 0; kh < k; kh++)
             for (kw = 0; kw < k; kw++) {
-                float *row = cols + ((size_t)(c * k + kh) * k + kw) * OH * OW;
+                float *row = cols + ((size_t)(c * k + kh) * k + kw) * ld;
+                const int d = kw - p;
+                vae__conv_span(d, s, W, OW, &a, &b);
                 for (oh = 0; oh < OH; oh++) {
-                    int ih = oh * s - p + kh;
+                    const int ih = oh * s - p + kh;
                     float *o = row + (size_t)oh * OW;
+                    const float *r;
                     if (ih < 0 || ih >= H) { memset(o, 0, sizeof(float) * OW); continue; }
-                    for (ow = 0; ow < OW; ow++) {
-                        int iw = ow * s - p + kw;
-                        o[ow] = iw >= 0 && iw < W ? im[((size_t)c * H + ih) * W + iw] : 0.0f;
-                    }
+                    r = im + ((size_t)c * H + ih) * W;
+                    for (ow = 0; ow < a; ow++) o[ow] = 0.0f;
+                    if (s == 1) { if (b > a) memcpy(o + a, r + a + d, sizeof(float) * (size_t)(b - a)); }
+                    else if (s == 2) for (ow = a; ow < b; ow++) o[ow] = r[2 * ow + d];
+                    else for (ow = a; ow < b; ow++) o[ow] = r[ow * s + d];
+                    for (ow = b; ow < OW; ow++) o[ow] = 0.0f;
                 }
             }
 }
 
-static void vae__col2im(float *im, const float *cols, int C, int H, int W, int k, int s, int p, int OH, int OW)
+static void vae__col2im(float *im, const float *cols, size_t ld, int C, int H, int W, int k, int s, int p, int OH, int OW)
 {
-    int c, kh, kw, oh, ow;
+    int c, kh, kw, oh, ow, a, b;
     for (c = 0; c < C; c++)
         for (kh = 0; kh < k; kh++)
             for (kw = 0; kw < k; kw++) {
-                const float *row = cols + ((size_t)(c * k + kh) * k + kw) * OH * OW;
+                const float *row = cols + ((size_t)(c * k + kh) * k + kw) * ld;
+                const int d = kw - p;
+                vae__conv_span(d, s, W, OW, &a, &b);
                 for (oh = 0; oh < OH; oh++) {
-                    int ih = oh * s - p + kh;
+                    const int ih = oh * s - p + kh;
+                    const float *o = row + (size_t)oh * OW;
+                    float *r;
                     if (ih < 0 || ih >= H) continue;
-                    for (ow = 0; ow < OW; ow++) {
-                        int iw = ow * s - p + kw;
-                        if (iw >= 0 && iw < W) im[((size_t)c * H + ih) * W + iw] += row[(size_t)oh * OW + ow];
-                    }
+                    r = im + ((size_t)c * H + ih) * W;
+                    if (s == 1) for (ow = a; ow < b; ow++) r[ow + d] += o[ow];
+                    else if (s == 2) for (ow = a; ow < b; ow++) r[2 * ow + d] += o[ow];
+                    else for (ow = a; ow < b; ow++) r[ow * s + d] += o[ow];
                 }
             }
 }
@@ -3220,73 +3252,165 @@ static void vae__bias_grad_rows(float *db, const float *dy, int rows, size_t len
     for (r = 0; r < rows; r++) { float sum = 0; for (j = 0; j < len; j++) sum += dy[(size_t)r * len + j]; db[r] += sum; }
 }
 
-/* Conv2d, one image at a time: y (n, OC, OH, OW), x (n, C, H, W), w (OC, C, k, k), b (OC).
-   y_i = w * im2col(x_i) + b. cols holds one image's im2col matrix. */
-static void vae__conv_forward(const vae__gemm_ctx *g, const vae_layer *l, float *y, const float *x, int n, float *cols)
+/* Conv and convt layers run the GEMMs on q images at once, side by side: the products are
+   q times wider, so packed weights are reused across images and dw sums over q*positions in
+   one product instead of q thin ones. The work space holds, per image, the im2col matrix and
+   the GEMM's other operand in the wide layout: the output (OC, OH*OW) for conv, the input
+   (C, H*W) for convt. The planner (>>arch) sizes the same expression with overflow checks. */
+static size_t vae__conv_work(const vae_layer *l)
 {
-    int C = l->in_c, OC = l->c, K = C * l->k * l->k, i;
+    size_t kk = (size_t)l->k * l->k;
+    return l->op == VAE_OP_CONV ? ((size_t)l->in_c * kk + (size_t)l->c) * ((size_t)l->h * l->w)
+                                : ((size_t)l->c * kk + (size_t)l->in_c) * ((size_t)l->in_h * l->in_w);
+}
+
+/* Images per GEMM: as many as the work space holds (at most n), spread evenly over the
+   chunks. It depends on the model's plan and n only, never on the thread count, so the
+   grouping of dw's sum (and with it every bit of the result) does not either. */
+static int vae__conv_chunk(const vae_layer *l, size_t work_floats, int n)
+{
+    size_t per = vae__conv_work(l), cols = l->op == VAE_OP_CONV ? (size_t)l->h * l->w : (size_t)l->in_h * l->in_w;
+    size_t most = per ? work_floats / per : (size_t)n;
+    int chunks;
+    if (cols && most > (size_t)INT_MAX / cols) most = (size_t)INT_MAX / cols;   /* GEMM sizes are int */
+    if (most < 1) most = 1;
+    if (most >= (size_t)n) return n;
+    chunks = (int)(((size_t)n + most - 1) / most);
+    return (n + chunks - 1) / chunks;
+}
+
+/* q images between the batch layout (q, rows, len) and the wide layout (rows, q*len). */
+static void vae__to_wide(float *w, const float *im, int q, int rows, size_t len)
+{
+    int j, r;
+    for (j = 0; j < q; j++)
+        for (r = 0; r < rows; r++)
+            memcpy(w + (size_t)r * q * len + (size_t)j * len, im + ((size_t)j * rows + r) * len, sizeof(float) * len);
+}
+
+/* The reverse, adding b[r] to row r when b is not NULL. */
+static void vae__from_wide(float *im, const float *w, const float *b, int q, int rows, size_t len)
+{
+    int j, r;
+    size_t t;
+    for (j = 0; j < q; j++)
+        for (r = 0; r < rows; r++) {
+            const float *s = w + (size_t)r * q * len + (size_t)j * len;
+            float *d = im + ((size_t)j * rows + r) * len;
+            if (b) { const float br = b[r]; for (t = 0; t < len; t++) d[t] = s[t] + br; }
+            else memcpy(d, s, sizeof(float) * len);
+        }
+}
+
+/* Conv2d: y (n, OC, OH, OW), x (n, C, H, W), w (OC, C, k, k), b (OC).
+   Per chunk of q images: cols = [im2col(x_i) ...] (C k k, q OH OW), out = w cols, y_i = out_i + b.
+   A 1x1 conv multiplies each image in place instead, with no copy. */
+static void vae__conv_forward(const vae__gemm_ctx *g, const vae_layer *l, float *y, const float *x, int n,
+                              float *work, size_t work_floats)
+{
+    int C = l->in_c, OC = l->c, K = C * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i, j;
     size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w;
-    for (i = 0; i < n; i++) {
-        const float *col = x + i * in;
-        float *yi = y + (size_t)i * OC * P;
-        if (!vae__conv_is_1x1(l)) { vae__im2col(cols, col, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w); col = cols; }
-        vae__bias_rows(yi, l->bias, OC, P);
-        vae__gemm(g, 0, 0, OC, (int)P, K, 1.0f, l->weight, K, col, (int)P, 1.0f, yi, (int)P);
+    if (vae__conv_is_1x1(l)) {
+        for (i = 0; i < n; i++) {
+            float *yi = y + (size_t)i * OC * P;
+            vae__bias_rows(yi, l->bias, OC, P);
+            vae__gemm(g, 0, 0, OC, (int)P, K, 1.0f, l->weight, K, x + i * in, (int)P, 1.0f, yi, (int)P);
+        }
+        return;
+    }
+    for (i = 0; i < n; i += q) {
+        int m = VAE__MIN(q, n - i);
+        size_t N = (size_t)m * P;
+        float *cols = work, *out = work + (size_t)K * N;
+        for (j = 0; j < m; j++)
+            vae__im2col(cols + (size_t)j * P, N, x + (size_t)(i + j) * in, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w);
+        vae__gemm(g, 0, 0, OC, (int)N, K, 1.0f, l->weight, K, cols, (int)N, 0.0f, out, (int)N);
+        vae__from_wide(y + (size_t)i * OC * P, out, l->bias, m, OC, P);
     }
 }
 
-/* dw = sum_i dy_i im2col(x_i)^T,  db = sum of dy over images and positions,
-   dx_i = col2im(w^T dy_i). Images are summed in order, so threads never change dw. */
+/* dw = sum over chunks of dy_wide cols^T,  db = sum of dy over images and positions,
+   dx_i = col2im((w^T dy_wide)_i). The chunks follow each other in order and each sum's
+   grouping depends on the shapes only, so threads never change dw. */
 static void vae__conv_backward(const vae__gemm_ctx *g, const vae_layer *l, float *dx, const float *dy, const float *x,
-                               int n, float *cols, float *dcols)
+                               int n, float *work, size_t work_floats)
 {
-    int C = l->in_c, OC = l->c, K = C * l->k * l->k, i;
+    int C = l->in_c, OC = l->c, K = C * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i, j;
     size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w;
-    int one = vae__conv_is_1x1(l);
     if (l->dbias) memset(l->dbias, 0, sizeof(float) * OC);
-    for (i = 0; i < n; i++) {
-        const float *dyi = dy + (size_t)i * OC * P, *col = x + i * in;
-        if (!one) { vae__im2col(cols, col, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w); col = cols; }
-        vae__gemm(g, 0, 1, OC, K, (int)P, 1.0f, dyi, (int)P, col, (int)P, i ? 1.0f : 0.0f, l->dweight, K);
-        if (l->dbias) vae__bias_grad_rows(l->dbias, dyi, OC, P);
-        if (dx) {
-            float *dxi = dx + i * in;
-            if (one) { vae__gemm(g, 1, 0, K, (int)P, OC, 1.0f, l->weight, K, dyi, (int)P, 0.0f, dxi, (int)P); continue; }
-            vae__gemm(g, 1, 0, K, (int)P, OC, 1.0f, l->weight, K, dyi, (int)P, 0.0f, dcols, (int)P);
+    if (vae__conv_is_1x1(l)) {
+        for (i = 0; i < n; i++) {
+            const float *dyi = dy + (size_t)i * OC * P;
+            vae__gemm(g, 0, 1, OC, K, (int)P, 1.0f, dyi, (int)P, x + i * in, (int)P, i ? 1.0f : 0.0f, l->dweight, K);
+            if (l->dbias) vae__bias_grad_rows(l->dbias, dyi, OC, P);
+            if (dx) vae__gemm(g, 1, 0, K, (int)P, OC, 1.0f, l->weight, K, dyi, (int)P, 0.0f, dx + i * in, (int)P);
+        }
+        return;
+    }
+    for (i = 0; i < n; i += q) {
+        int m = VAE__MIN(q, n - i);
+        size_t N = (size_t)m * P;
+        float *cols = work, *dyw = work + (size_t)K * N;
+        for (j = 0; j < m; j++)
+            vae__im2col(cols + (size_t)j * P, N, x + (size_t)(i + j) * in, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w);
+        vae__to_wide(dyw, dy + (size_t)i * OC * P, m, OC, P);
+        vae__gemm(g, 0, 1, OC, K, (int)N, 1.0f, dyw, (int)N, cols, (int)N, i ? 1.0f : 0.0f, l->dweight, K);
+        if (l->dbias) for (j = 0; j < m; j++) vae__bias_grad_rows(l->dbias, dy + (size_t)(i + j) * OC * P, OC, P);
+        if (!dx) continue;
+        /* dcols = w^T dy_wide, written over cols (no longer needed) */
+        vae__gemm(g, 1, 0, K, (int)N, OC, 1.0f, l->weight, K, dyw, (int)N, 0.0f, cols, (int)N);
+        for (j = 0; j < m; j++) {
+            float *dxi = dx + (size_t)(i + j) * in;
             memset(dxi, 0, sizeof(float) * in);
-            vae__col2im(dxi, dcols, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w);
+            vae__col2im(dxi, cols + (size_t)j * P, N, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w);
         }
     }
 }
 
 /* ConvTranspose2d is the adjoint of Conv2d: y (n, OC, OH, OW), x (n, C, H, W), w (C, OC, k, k).
    y_i = col2im(w^T x_i) + b, where the "image" of col2im is the output and its columns run
-   over input positions (a conv with the same k, s, p maps OH x OW back to H x W). */
-static void vae__convt_forward(const vae__gemm_ctx *g, const vae_layer *l, float *y, const float *x, int n, float *cols)
+   over input positions (a conv with the same k, s, p maps OH x OW back to H x W).
+   Per chunk of q images: cols = w^T x_wide (OC k k, q H W), then col2im image by image. */
+static void vae__convt_forward(const vae__gemm_ctx *g, const vae_layer *l, float *y, const float *x, int n,
+                               float *work, size_t work_floats)
 {
-    int C = l->in_c, OC = l->c, K = OC * l->k * l->k, i;
+    int C = l->in_c, OC = l->c, K = OC * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i, j;
     size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w;
-    for (i = 0; i < n; i++) {
-        float *yi = y + (size_t)i * OC * P;
-        vae__gemm(g, 1, 0, K, (int)HW, C, 1.0f, l->weight, K, x + (size_t)i * C * HW, (int)HW, 0.0f, cols, (int)HW);
-        vae__bias_rows(yi, l->bias, OC, P);
-        vae__col2im(yi, cols, OC, l->h, l->w, l->k, l->stride, l->pad, l->in_h, l->in_w);
+    for (i = 0; i < n; i += q) {
+        int m = VAE__MIN(q, n - i);
+        size_t N = (size_t)m * HW;
+        float *cols = work, *xw = work + (size_t)K * N;
+        vae__to_wide(xw, x + (size_t)i * C * HW, m, C, HW);
+        vae__gemm(g, 1, 0, K, (int)N, C, 1.0f, l->weight, K, xw, (int)N, 0.0f, cols, (int)N);
+        for (j = 0; j < m; j++) {
+            float *yj = y + (size_t)(i + j) * OC * P;
+            vae__bias_rows(yj, l->bias, OC, P);
+            vae__col2im(yj, cols + (size_t)j * HW, N, OC, l->h, l->w, l->k, l->stride, l->pad, l->in_h, l->in_w);
+        }
     }
 }
 
-/* dcols_i = im2col(dy_i),  dw = sum_i x_i dcols_i^T,  dx_i = w dcols_i,  db = sum of dy. */
+/* dcols = [im2col(dy_i) ...],  dw = sum over chunks of x_wide dcols^T,  dx_wide = w dcols,
+   db = sum of dy. */
 static void vae__convt_backward(const vae__gemm_ctx *g, const vae_layer *l, float *dx, const float *dy, const float *x,
-                                int n, float *dcols)
+                                int n, float *work, size_t work_floats)
 {
-    int C = l->in_c, OC = l->c, K = OC * l->k * l->k, i;
+    int C = l->in_c, OC = l->c, K = OC * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i, j;
     size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w;
     if (l->dbias) memset(l->dbias, 0, sizeof(float) * OC);
-    for (i = 0; i < n; i++) {
-        const float *dyi = dy + (size_t)i * OC * P, *xi = x + (size_t)i * C * HW;
-        vae__im2col(dcols, dyi, OC, l->h, l->w, l->k, l->stride, l->pad, l->in_h, l->in_w);
-        vae__gemm(g, 0, 1, C, K, (int)HW, 1.0f, xi, (int)HW, dcols, (int)HW, i ? 1.0f : 0.0f, l->dweight, K);
-        if (l->dbias) vae__bias_grad_rows(l->dbias, dyi, OC, P);
-        if (dx) vae__gemm(g, 0, 0, C, (int)HW, K, 1.0f, l->weight, K, dcols, (int)HW, 0.0f, dx + (size_t)i * C * HW, (int)HW);
+    for (i = 0; i < n; i += q) {
+        int m = VAE__MIN(q, n - i);
+        size_t N = (size_t)m * HW;
+        float *dcols = work, *xw = work + (size_t)K * N;
+        for (j = 0; j < m; j++)
+            vae__im2col(dcols + (size_t)j * HW, N, dy + (size_t)(i + j) * OC * P, OC, l->h, l->w, l->k, l->stride, l->pad, l->in_h, l->in_w);
+        vae__to_wide(xw, x + (size_t)i * C * HW, m, C, HW);
+        vae__gemm(g, 0, 1, C, K, (int)N, 1.0f, xw, (int)N, dcols, (int)N, i ? 1.0f : 0.0f, l->dweight, K);
+        if (l->dbias) for (j = 0; j < m; j++) vae__bias_grad_rows(l->dbias, dy + (size_t)(i + j) * OC * P, OC, P);
+        if (!dx) continue;
+        /* dx_wide = w dcols, written over x_wide (no longer needed) */
+        vae__gemm(g, 0, 0, C, (int)N, K, 1.0f, l->weight, K, dcols, (int)N, 0.0f, xw, (int)N);
+        vae__from_wide(dx + (size_t)i * C * HW, xw, NULL, m, C, HW);
     }
 }
 
@@ -3604,7 +3728,7 @@ static void vae__forward(vae_model *m, int from, int to, int n, vae_rng *rng, in
         case VAE_OP_LINEAR: case VAE_OP_MULV:
             vae__linear_forward(&g, l->y, p->y, l->weight, l->bias, n, (int)vae__layer_size(p), l->c);
             break;
-        case VAE_OP_CONV:  vae__conv_forward(&g, l, l->y, p->y, n, m->cols); break;
+        case VAE_OP_CONV:  vae__conv_forward(&g, l, l->y, p->y, n, m->cols, m->cols_floats); break;
         case VAE_OP_BATCHNORM: vae__bn_forward(l, l->y, p->y, n, train); break;
         case VAE_OP_GROUPNORM: vae__gn_forward(l, l->y, p->y, n); break;
         case VAE_OP_MAXPOOL: vae__maxpool_forward(l, l->y, p->y, n); break;
@@ -3614,7 +3738,7 @@ static void vae__forward(vae_model *m, int from, int to, int n, vae_rng *rng, in
             vae__add_forward(&g, l, l->y, p->y, sk->y, n, sk->c);
             break;
         }
-        case VAE_OP_CONVT: vae__convt_forward(&g, l, l->y, p->y, n, m->cols); break;
+        case VAE_OP_CONVT: vae__convt_forward(&g, l, l->y, p->y, n, m->cols, m->cols_floats); break;
         case VAE_OP_SAMPLE:
             vae__sample_forward(l->y, l->aux, p->y, n, (int)vae__layer_size(l), l->alpha, rng);
             break;
@@ -3639,7 +3763,7 @@ static void vae__backward(vae_model *m, int start, int n, float kl_w)
         case VAE_OP_LINEAR: case VAE_OP_MULV:
             vae__linear_backward(&g, dx, l->dweight, l->dbias, l->dy, p->y, l->weight, n, (int)vae__layer_size(p), l->c);
             break;
-        case VAE_OP_CONV:  vae__conv_backward(&g, l, dx, l->dy, p->y, n, m->cols, m->dcols); break;
+        case VAE_OP_CONV:  vae__conv_backward(&g, l, dx, l->dy, p->y, n, m->cols, m->cols_floats); break;
         case VAE_OP_BATCHNORM: vae__bn_backward(l, dx, l->dy, p->y, n); break;
         case VAE_OP_GROUPNORM: vae__gn_backward(l, dx, l->dy, p->y, n); break;
         case VAE_OP_MAXPOOL: if (dx) vae__maxpool_backward(l, dx, l->dy, p->y, n); break;
@@ -3652,7 +3776,7 @@ static void vae__backward(vae_model *m, int start, int n, float kl_w)
         case VAE_OP_SKIP:   /* the branch is done: add the gradient its add left in aux */
             if (l->dy) { size_t j, cnt = (size_t)n * vae__layer_size(l); for (j = 0; j < cnt; j++) l->dy[j] += l->aux[j]; }
             break;
-        case VAE_OP_CONVT: vae__convt_backward(&g, l, dx, l->dy, p->y, n, m->dcols); break;
+        case VAE_OP_CONVT: vae__convt_backward(&g, l, dx, l->dy, p->y, n, m->cols, m->cols_floats); break;
         case VAE_OP_SAMPLE:
             if (dx) vae__sample_backward(dx, l->dy, p->y, l->aux, n, (int)vae__layer_size(l), l->alpha, m->cfg.logvar_clamp, kl_w);
             break;

@@ -394,7 +394,7 @@ static void test_conv_layers(void)
         vae_model m;
         vae_config c = vae_config_default();
         vae_layer *l;
-        int n = 2, OH, OW, i, j, nin, nout;
+        int n = 3, OH, OW, i, j, nin, nout;
         float *x, *dy, *dx;
         double *ref, worst = 0, fd_worst = 0;
         vae__gemm_ctx g = { 1, NULL, 0, -1 };
@@ -416,14 +416,14 @@ static void test_conv_layers(void)
         dy = (float *)malloc(sizeof(float) * n * nout); ref = (double *)malloc(sizeof(double) * nout);
         fill_uniform(x, (size_t)n * nin, -1, 1, 100 + t); fill_uniform(dy, (size_t)n * nout, -1, 1, 200 + t);
         fill_uniform(l->weight, l->nparams, -1, 1, 300 + t);    /* weight then bias, contiguous */
-        if (tr) vae__convt_forward(&g, l, l->y, x, n, m.cols); else vae__conv_forward(&g, l, l->y, x, n, m.cols);
+        if (tr) vae__convt_forward(&g, l, l->y, x, n, m.cols, m.cols_floats); else vae__conv_forward(&g, l, l->y, x, n, m.cols, m.cols_floats);
         for (i = 0; i < n; i++) {
             if (tr) ref_convt(ref, x + i * nin, l->weight, l->bias, C, H, H, OC, k, s, p, OH, OW);
             else ref_conv(ref, x + i * nin, l->weight, l->bias, C, H, H, OC, k, s, p, OH, OW);
             for (j = 0; j < nout; j++) worst = fmax(worst, fabs(ref[j] - l->y[i * nout + j]));
         }
         CHECK(worst < 1e-4, "%s C%d H%d OC%d k%d s%d p%d op%d: forward off by %g", tr ? "convt" : "conv", C, H, OC, k, s, p, opad, worst);
-        if (tr) vae__convt_backward(&g, l, dx, dy, x, n, m.dcols); else vae__conv_backward(&g, l, dx, dy, x, n, m.cols, m.dcols);
+        if (tr) vae__convt_backward(&g, l, dx, dy, x, n, m.cols, m.cols_floats); else vae__conv_backward(&g, l, dx, dy, x, n, m.cols, m.cols_floats);
         /* d/dtheta of sum(dy * y): y is linear in each of w, b and x, so a central difference
            with h = 0.5 is exact up to float rounding */
         {
@@ -439,7 +439,7 @@ static void test_conv_layers(void)
                     for (sgn = 0; sgn < 2; sgn++) {
                         double tot = 0;
                         vars[v][q] = keep + (sgn ? -0.5f : 0.5f);
-                        if (tr) vae__convt_forward(&g, l, l->y, x, n, m.cols); else vae__conv_forward(&g, l, l->y, x, n, m.cols);
+                        if (tr) vae__convt_forward(&g, l, l->y, x, n, m.cols, m.cols_floats); else vae__conv_forward(&g, l, l->y, x, n, m.cols, m.cols_floats);
                         for (j = 0; j < n * nout; j++) tot += (double)dy[j] * l->y[j];
                         f[sgn] = tot;
                     }
@@ -449,6 +449,28 @@ static void test_conv_layers(void)
             }
         }
         CHECK(fd_worst < 1e-4, "%s C%d H%d OC%d k%d s%d p%d op%d: gradient off by %g", tr ? "convt" : "conv", C, H, OC, k, s, p, opad, fd_worst);
+        /* the GEMMs take several images side by side when the work space holds them: with room
+           for one image at a time, and for two (chunks of 2 + 1), the results must agree */
+        {
+            size_t per = vae__conv_work(l), np = l->nparams, cap;
+            float *y0 = (float *)malloc(sizeof(float) * n * nout), *g0 = (float *)malloc(sizeof(float) * np);
+            float *dx0 = (float *)malloc(sizeof(float) * n * nin);
+            double cw = 0;
+            CHECK(m.cols_floats >= per * n && vae__conv_chunk(l, m.cols_floats, n) == n, "work space holds the batch");
+            if (tr) { vae__convt_forward(&g, l, l->y, x, n, m.cols, m.cols_floats); vae__convt_backward(&g, l, dx, dy, x, n, m.cols, m.cols_floats); }
+            else { vae__conv_forward(&g, l, l->y, x, n, m.cols, m.cols_floats); vae__conv_backward(&g, l, dx, dy, x, n, m.cols, m.cols_floats); }
+            memcpy(y0, l->y, sizeof(float) * n * nout); memcpy(g0, l->dweight, sizeof(float) * np); memcpy(dx0, dx, sizeof(float) * n * nin);
+            for (cap = per; cap <= 2 * per; cap += per) {
+                CHECK(vae__conv_chunk(l, cap, n) == (int)(cap / per), "chunk of %d images", (int)(cap / per));
+                if (tr) { vae__convt_forward(&g, l, l->y, x, n, m.cols, cap); vae__convt_backward(&g, l, dx, dy, x, n, m.cols, cap); }
+                else { vae__conv_forward(&g, l, l->y, x, n, m.cols, cap); vae__conv_backward(&g, l, dx, dy, x, n, m.cols, cap); }
+                for (j = 0; j < n * nout; j++) cw = fmax(cw, fabs(l->y[j] - y0[j]) / fmax(1.0, fabs(y0[j])));
+                for (j = 0; j < (int)np; j++) cw = fmax(cw, fabs(l->dweight[j] - g0[j]) / fmax(1.0, fabs(g0[j])));
+                for (j = 0; j < n * nin; j++) cw = fmax(cw, fabs(dx[j] - dx0[j]) / fmax(1.0, fabs(dx0[j])));
+            }
+            CHECK(cw < 1e-5, "%s C%d H%d OC%d k%d s%d p%d op%d: image-at-a-time vs chunked GEMMs differ by %g", tr ? "convt" : "conv", C, H, OC, k, s, p, opad, cw);
+            free(y0); free(g0); free(dx0);
+        }
         free(x); free(dx); free(dy); free(ref);
         vae_model_free(&m);
     }
@@ -590,6 +612,17 @@ static void test_threads_bit_identical(void)
     for (s = 0; s < 3; s++) { vae_model_train_step(&a, x, 64, NULL); vae_model_train_step(&b, x, 64, NULL); }
     CHECK(memcmp(a.params, b.params, sizeof(float) * a.nparams) == 0, "1 and 2 threads give different weights");
     CHECK(memcmp(a.opt_v, b.opt_v, sizeof(float) * a.nparams) == 0, "1 and 2 threads give different moments");
+    vae_model_free(&a); vae_model_free(&b);
+    /* the conv path too (seed 002's preset: conv, convt, batchnorm), with a batch that splits
+       the GEMMs and the work unevenly */
+    vae_config_preset(&c, "conv");
+    vae_arch_preset(arch, sizeof arch, "conv", 1, 32, 32, 0, 0);
+    c.batch = 7;
+    c.threads = 1; CHECK(vae_model_init(&a, arch, &c, 0) == VAE_OK, "init %s", a.error);
+    c.threads = 2; CHECK(vae_model_init(&b, arch, &c, 0) == VAE_OK, "init %s", b.error);
+    for (s = 0; s < 2; s++) { vae_model_train_step(&a, x, 7, NULL); vae_model_train_step(&b, x, 7, NULL); }
+    CHECK(memcmp(a.params, b.params, sizeof(float) * a.nparams) == 0, "conv: 1 and 2 threads give different weights");
+    CHECK(memcmp(a.state, b.state, sizeof(float) * a.nstate) == 0, "conv: 1 and 2 threads give different batchnorm statistics");
     vae_model_free(&a); vae_model_free(&b);
 }
 
