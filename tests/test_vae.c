@@ -1019,7 +1019,7 @@ static void test_batchnorm(void)
     l = &m.layers[1];
     fill_uniform(x, sizeof x / 4, -2, 3, 81); fill_uniform(dy, sizeof dy / 4, -1, 1, 82);
     fill_uniform(l->weight, 2 * C, 0.5f, 1.5f, 83);
-    vae__bn_forward(l, l->y, x, N, 1);
+    vae__bn_forward(l, l->y, x, N, 1, 1);
     /* running statistics after one step from (0, 1): momentum 0.1, unbiased variance */
     for (ch = 0; ch < C; ch++) {
         double s = 0, q = 0;
@@ -1035,7 +1035,7 @@ static void test_batchnorm(void)
     }
     CHECK(stat < 1e-5, "batch statistics and running statistics off by %g", stat);
     /* gradients in training mode against central differences of sum(dy * y) */
-    vae__bn_backward(l, dx, dy, x, N);
+    vae__bn_backward(l, dx, dy, x, N, 1);
     for (v = 0; v < 2; v++) {
         float *var = v ? l->weight : x, *grad = v ? l->dweight : dx;
         int cnt = v ? 2 * C : N * C * HW;
@@ -1046,7 +1046,7 @@ static void test_batchnorm(void)
             for (sgn = 0; sgn < 2; sgn++) {
                 double tot = 0;
                 var[i] = keep + (sgn ? -h : h);
-                vae__bn_forward(l, y2, x, N, 1);
+                vae__bn_forward(l, y2, x, N, 1, 1);
                 for (j = 0; j < N * C * HW; j++) tot += (double)dy[j] * y2[j];
                 f[sgn] = tot;
             }
@@ -1056,7 +1056,7 @@ static void test_batchnorm(void)
     }
     CHECK(worst < 2e-3, "batchnorm training-mode gradient off by %g", worst);
     /* eval mode normalises with the running statistics */
-    vae__bn_forward(l, y2, x, N, 0);
+    vae__bn_forward(l, y2, x, N, 0, 1);
     worst = 0;
     for (ch = 0; ch < C; ch++)
         for (i = 0; i < N; i++) for (j = 0; j < HW; j++) {
