@@ -3696,9 +3696,18 @@ static void vae__add_backward(const vae__gemm_ctx *g, const vae_layer *l, float 
 static void vae__act_forward(vae_op op, float alpha, float *VAE__RESTRICT y, const float *VAE__RESTRICT x, size_t count)
 {
     size_t i;
+    int k;
     switch (op) {
-    case VAE_OP_RELU:       for (i = 0; i < count; i++) y[i] = x[i] > 0 ? x[i] : 0.0f; break;
-    case VAE_OP_LEAKY_RELU: for (i = 0; i < count; i++) y[i] = x[i] > 0 ? x[i] : alpha * x[i]; break;
+    /* (Leaky) ReLU in 8-wide blocks, the shape gcc vectorises at -O2 into compare + mask: a
+       plain loop stays scalar there, with a branch per element mispredicted on signed data. */
+    case VAE_OP_RELU:
+        for (i = 0; i + 8 <= count; i += 8) for (k = 0; k < 8; k++) { float v = x[i + k]; y[i + k] = v > 0 ? v : 0.0f; }
+        for (; i < count; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;
+        break;
+    case VAE_OP_LEAKY_RELU:
+        for (i = 0; i + 8 <= count; i += 8) for (k = 0; k < 8; k++) { float v = x[i + k]; y[i + k] = v > 0 ? v : alpha * v; }
+        for (; i < count; i++) y[i] = x[i] > 0 ? x[i] : alpha * x[i];
+        break;
     case VAE_OP_SIGMOID:    vae__sigmoid_forward(y, x, count); break;
     case VAE_OP_TANH:       vae__tanh_forward(y, x, count); break;
     case VAE_OP_SILU:       vae__silu_forward(y, x, count); break;
@@ -3710,9 +3719,16 @@ static void vae__act_backward(vae_op op, float alpha, float *VAE__RESTRICT dx, c
                               const float *VAE__RESTRICT x, const float *VAE__RESTRICT y, size_t count)
 {
     size_t i;
+    int k;
     switch (op) {
-    case VAE_OP_RELU:       for (i = 0; i < count; i++) dx[i] = x[i] > 0 ? dy[i] : 0.0f; break;
-    case VAE_OP_LEAKY_RELU: for (i = 0; i < count; i++) dx[i] = x[i] > 0 ? dy[i] : alpha * dy[i]; break;
+    case VAE_OP_RELU:
+        for (i = 0; i + 8 <= count; i += 8) for (k = 0; k < 8; k++) { float d = dy[i + k]; dx[i + k] = x[i + k] > 0 ? d : 0.0f; }
+        for (; i < count; i++) dx[i] = x[i] > 0 ? dy[i] : 0.0f;
+        break;
+    case VAE_OP_LEAKY_RELU:
+        for (i = 0; i + 8 <= count; i += 8) for (k = 0; k < 8; k++) { float d = dy[i + k]; dx[i + k] = x[i + k] > 0 ? d : alpha * d; }
+        for (; i < count; i++) dx[i] = x[i] > 0 ? dy[i] : alpha * dy[i];
+        break;
     case VAE_OP_SIGMOID:    for (i = 0; i < count; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]); break;
     case VAE_OP_TANH:       for (i = 0; i < count; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]); break;
     case VAE_OP_SILU:
