@@ -2662,9 +2662,13 @@ static vae_result vae__arch_parse(const char *arch, vae_layer *layers, vae__plan
             l->nparams = vae__add(vae__mul(vae__mul((size_t)c, (size_t)a, &ovf), (size_t)(k * k), &ovf),
                                   b ? (size_t)a : 0, &ovf);
             {   /* conv work space of one image (vae__conv_work): the im2col matrix and the GEMM's
-                   other operand, (C k k + OC, OH OW) for conv, (OC k k + C, H W) for convt */
+                   other operand, (C k k + OC, OH OW) for conv, (OC k k + C, H W) for convt, and
+                   the phase planes of one channel (vae__phase_floats) over the column grid */
+                double ch = op == VAE_OP_CONV ? oh : h, cw = op == VAE_OP_CONV ? ow : w;
+                double qspan = floor((k - 1.0 - pd) / st) - floor(-(double)pd / st);
                 size_t cols = op == VAE_OP_CONV ? vae__mul(vae__add((size_t)c * k * k, (size_t)a, &ovf), (size_t)(oh * ow), &ovf)
                                                 : vae__mul(vae__add((size_t)a * k * k, (size_t)c, &ovf), (size_t)h * w, &ovf);
+                cols = vae__add(cols, vae__mul(vae__mul((size_t)(st * st), (size_t)(ch + qspan), &ovf), (size_t)(cw + qspan), &ovf), &ovf);
                 if (cols > pl->cols) pl->cols = cols;
             }
             break;
@@ -3174,64 +3178,201 @@ static void vae__linear_backward(const vae__gemm_ctx *g, float *dx, float *dw, f
     if (dx) vae__gemm(g, 0, 0, n, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in);
 }
 
-/* The output columns [*a, *b) of a conv whose input column ow*s + d (d = kw - p) lies inside
-   [0, W): im2col and col2im run those without a bounds test and zero or skip the rest. */
-static void vae__conv_span(int d, int s, int W, int OW, int *a, int *b)
+/* im2col through phase planes. A conv with stride s reads input pixel (s oh + kh - p, s ow + kw - p).
+   Writing kh - p = s qh + fh with 0 <= fh < s (and kw - p = s qw + fw), that is pixel
+   (oh + qh, ow + qw) of phase plane (fh, fw), the plane of pixels (s i + fh, s j + fw). So each
+   kernel tap's im2col row is a shifted OH x OW window of one phase plane. The s*s phase planes of
+   a channel are gathered once, zero-padded to indices [qmin, OH + qmax) x [qmin, OW + qmax)
+   (q over the taps), and every im2col row is then a run of plain row copies: no bounds test, no
+   stride. col2im, the adjoint, adds rows into zeroed phase planes and scatters them back. */
+static int vae__floordiv(int a, int b) { return a >= 0 ? a / b : -((b - 1 - a) / b); }
+
+typedef struct vae__phases { int s, qmin, rh, rw; } vae__phases;
+
+static vae__phases vae__phases_of(int k, int s, int p, int OH, int OW)
 {
-    int lo = d >= 0 ? 0 : (s - 1 - d) / s, hi = W - 1 - d >= 0 ? (W - 1 - d) / s + 1 : 0;
-    if (hi > OW) hi = OW;
-    *a = lo < hi ? lo : hi; *b = hi;
+    vae__phases g;
+    int qmax = vae__floordiv(k - 1 - p, s);
+    g.s = s; g.qmin = vae__floordiv(-p, s);
+    g.rh = OH + qmax - g.qmin; g.rw = OW + qmax - g.qmin;
+    return g;
+}
+
+/* Floats of the phase planes of one channel (a per-image part of the conv work space). */
+static size_t vae__phase_floats(int k, int s, int p, int OH, int OW)
+{
+    vae__phases g = vae__phases_of(k, s, p, OH, OW);
+    return (size_t)s * s * g.rh * g.rw;
+}
+
+/* The row range [*lo, *hi) of phase indices j in [qmin, qmin + n) whose pixel s j + f lies in [0, W). */
+static void vae__phase_span(const vae__phases *g, int f, int W, int n, int *lo, int *hi)
+{
+    int a = VAE__MAX(g->qmin, 0), b = VAE__MIN(g->qmin + n, (W - f + g->s - 1) / g->s);
+    *lo = a; *hi = VAE__MAX(a, b);
+}
+
+/* Stride 2: input row r splits into its even and odd pixels, e[j] = r[2j], o[j] = r[2j+1] for
+   j < n, and back (adding). 4-wide blocks: gcc vectorises them at -O2 into loads + shuffles. */
+static void vae__deinterleave2(float *VAE__RESTRICT e, float *VAE__RESTRICT o, const float *VAE__RESTRICT r, int n)
+{
+    int j, t;
+    for (j = 0; j + 4 <= n; j += 4) for (t = 0; t < 4; t++) { e[j + t] = r[2 * (j + t)]; o[j + t] = r[2 * (j + t) + 1]; }
+    for (; j < n; j++) { e[j] = r[2 * j]; o[j] = r[2 * j + 1]; }
+}
+static void vae__interleave2_add(float *VAE__RESTRICT r, const float *VAE__RESTRICT e, const float *VAE__RESTRICT o, int n)
+{
+    int j, t;
+    for (j = 0; j + 4 <= n; j += 4) for (t = 0; t < 4; t++) { r[2 * (j + t)] += e[j + t]; r[2 * (j + t) + 1] += o[j + t]; }
+    for (; j < n; j++) { r[2 * j] += e[j]; r[2 * j + 1] += o[j]; }
+}
+
+/* Gathers the phase planes of plane x (H, W) into ph. */
+static void vae__phase_fill(float *VAE__RESTRICT ph, const float *VAE__RESTRICT x, int H, int W, const vae__phases *g)
+{
+    int f, e, i, j, s = g->s;
+    if (s == 2) {
+        /* each input row fills one row of two phase planes: j in [0, n1) from pixel pairs,
+           the last even pixel of an odd width, zeros for j < 0 and past the image */
+        const size_t plane = (size_t)g->rh * g->rw;
+        const int q = g->qmin, n0 = VAE__MIN((W + 1) / 2, q + g->rw), n1 = VAE__MIN(W / 2, n0);
+        for (f = 0; f < 2; f++)
+            for (i = 0; i < g->rh; i++) {
+                float *o0 = ph + (size_t)(2 * f) * plane + (size_t)i * g->rw, *o1 = o0 + plane;
+                const int ih = 2 * (i + q) + f;
+                const float *r;
+                if (ih < 0 || ih >= H || n0 <= 0) { memset(o0, 0, sizeof(float) * g->rw); memset(o1, 0, sizeof(float) * g->rw); continue; }
+                r = x + (size_t)ih * W;
+                for (j = q; j < 0; j++) o0[j - q] = o1[j - q] = 0.0f;
+                vae__deinterleave2(o0 - q, o1 - q, r, n1);
+                if (n0 > n1) { o0[n1 - q] = r[2 * n1]; o1[n1 - q] = 0.0f; }
+                for (j = n0; j < q + g->rw; j++) o0[j - q] = o1[j - q] = 0.0f;
+            }
+        return;
+    }
+    for (f = 0; f < s; f++)
+        for (e = 0; e < s; e++) {
+            float *pl = ph + (size_t)(f * s + e) * g->rh * g->rw;
+            int lo, hi;
+            vae__phase_span(g, e, W, g->rw, &lo, &hi);
+            for (i = 0; i < g->rh; i++) {
+                float *o = pl + (size_t)i * g->rw;   /* o[j - qmin] is index j */
+                const int ih = s * (i + g->qmin) + f, q = g->qmin;
+                const float *r;
+                if (ih < 0 || ih >= H) { memset(o, 0, sizeof(float) * g->rw); continue; }
+                r = x + (size_t)ih * W;
+                for (j = q; j < lo; j++) o[j - q] = 0.0f;
+                if (s == 1) { if (hi > lo) memcpy(o + (lo - q), r + lo, sizeof(float) * (size_t)(hi - lo)); }
+                else if (s == 2) for (j = lo; j < hi; j++) o[j - q] = r[2 * j + e];
+                else for (j = lo; j < hi; j++) o[j - q] = r[j * s + e];
+                for (j = hi; j < q + g->rw; j++) o[j - q] = 0.0f;
+            }
+        }
+}
+
+/* Adds the phase planes back into plane x: the adjoint of vae__phase_fill. */
+static void vae__phase_scatter(float *VAE__RESTRICT x, const float *VAE__RESTRICT ph, int H, int W, const vae__phases *g)
+{
+    int f, e, i, j, s = g->s;
+    if (s == 2) {
+        const size_t plane = (size_t)g->rh * g->rw;
+        const int q = g->qmin, n0 = VAE__MIN((W + 1) / 2, q + g->rw), n1 = VAE__MIN(W / 2, n0);
+        for (f = 0; f < 2; f++)
+            for (i = 0; i < g->rh; i++) {
+                const float *o0 = ph + (size_t)(2 * f) * plane + (size_t)i * g->rw, *o1 = o0 + plane;
+                const int ih = 2 * (i + q) + f;
+                float *r;
+                if (ih < 0 || ih >= H || n0 <= 0) continue;
+                r = x + (size_t)ih * W;
+                vae__interleave2_add(r, o0 - q, o1 - q, n1);
+                if (n0 > n1) r[2 * n1] += o0[n1 - q];
+            }
+        return;
+    }
+    for (f = 0; f < s; f++)
+        for (e = 0; e < s; e++) {
+            const float *pl = ph + (size_t)(f * s + e) * g->rh * g->rw;
+            int lo, hi;
+            vae__phase_span(g, e, W, g->rw, &lo, &hi);
+            for (i = 0; i < g->rh; i++) {
+                const float *o = pl + (size_t)i * g->rw;
+                const int ih = s * (i + g->qmin) + f, q = g->qmin;
+                float *r;
+                if (ih < 0 || ih >= H) continue;
+                r = x + (size_t)ih * W;
+                if (s == 1) for (j = lo; j < hi; j++) r[j] += o[j - q];
+                else if (s == 2) for (j = lo; j < hi; j++) r[2 * j + e] += o[j - q];
+                else for (j = lo; j < hi; j++) r[j * s + e] += o[j - q];
+            }
+        }
+}
+
+/* d (rows, n) = s (rows, n, row stride ls), and d += s: the copies of a tap's window. Common
+   widths get constant-size copies (plain vector moves); 4-wide blocks vectorise the adds. */
+static void vae__rows_copy(float *VAE__RESTRICT d, const float *VAE__RESTRICT s, size_t ls, int rows, int n)
+{
+    int r;
+    if (n == 4) for (r = 0; r < rows; r++) memcpy(d + (size_t)r * 4, s + (size_t)r * ls, 4 * sizeof(float));
+    else if (n == 8) for (r = 0; r < rows; r++) memcpy(d + (size_t)r * 8, s + (size_t)r * ls, 8 * sizeof(float));
+    else if (n == 16) for (r = 0; r < rows; r++) memcpy(d + (size_t)r * 16, s + (size_t)r * ls, 16 * sizeof(float));
+    else for (r = 0; r < rows; r++) memcpy(d + (size_t)r * n, s + (size_t)r * ls, (size_t)n * sizeof(float));
+}
+static void vae__rows_add(float *VAE__RESTRICT d, size_t ld, const float *VAE__RESTRICT s, int rows, int n)
+{
+    int r, j, t;
+    for (r = 0; r < rows; r++) {
+        float *dr = d + (size_t)r * ld;
+        const float *sr = s + (size_t)r * n;
+        for (j = 0; j + 4 <= n; j += 4) for (t = 0; t < 4; t++) dr[j + t] += sr[j + t];
+        for (; j < n; j++) dr[j] += sr[j];
+    }
 }
 
 /* im2col of one image into columns [0, OH*OW) of a matrix whose rows are ld floats apart:
    row (c, kh, kw) holds, for every output position, the input pixel that kernel tap sees
-   (zero where the window leaves the padded image). im (C,H,W). With ld = q*OH*OW, q images
-   side by side make one wide GEMM. col2im is its adjoint: it adds the columns back into im
-   (zeroed by the caller). */
-static void vae__im2col(float *cols, size_t ld, const float *im, int C, int H, int W, int k, int s, int p, int OH, int OW)
+   (zero where the window leaves the padded image). im (C,H,W); ph holds vae__phase_floats.
+   With ld = q*OH*OW, q images side by side make one wide GEMM. col2im is its adjoint: it adds
+   the columns back into im (which the caller zeroes or fills with the bias); each pixel's
+   contributions are summed in tap order, starting from zero, then added to im. */
+static void vae__im2col(float *cols, size_t ld, const float *im, int C, int H, int W, int k, int s, int p, int OH, int OW,
+                        float *ph)
 {
-    int c, kh, kw, oh, ow, a, b;
-    for (c = 0; c < C; c++)
-        for (kh = 0; kh < k; kh++)
-            for (kw = 0; kw < k; kw++) {
-                float *row = cols + ((size_t)(c * k + kh) * k + kw) * ld;
-                const int d = kw - p;
-                vae__conv_span(d, s, W, OW, &a, &b);
-                for (oh = 0; oh < OH; oh++) {
-                    const int ih = oh * s - p + kh;
-                    float *o = row + (size_t)oh * OW;
-                    const float *r;
-                    if (ih < 0 || ih >= H) { memset(o, 0, sizeof(float) * OW); continue; }
-                    r = im + ((size_t)c * H + ih) * W;
-                    for (ow = 0; ow < a; ow++) o[ow] = 0.0f;
-                    if (s == 1) { if (b > a) memcpy(o + a, r + a + d, sizeof(float) * (size_t)(b - a)); }
-                    else if (s == 2) for (ow = a; ow < b; ow++) o[ow] = r[2 * ow + d];
-                    else for (ow = a; ow < b; ow++) o[ow] = r[ow * s + d];
-                    for (ow = b; ow < OW; ow++) o[ow] = 0.0f;
-                }
+    const vae__phases g = vae__phases_of(k, s, p, OH, OW);
+    const size_t plane = (size_t)g.rh * g.rw;
+    const int f0 = -p - s * g.qmin;   /* tap 0 is phase f0, shift qmin; each next tap steps the phase */
+    int c, kh, kw, qh, fh, qw, fw;
+    for (c = 0; c < C; c++) {
+        float *row = cols + (size_t)c * k * k * ld;
+        vae__phase_fill(ph, im + (size_t)c * H * W, H, W, &g);
+        for (kh = 0, qh = 0, fh = f0; kh < k; kh++) {
+            for (kw = 0, qw = 0, fw = f0; kw < k; kw++, row += ld) {
+                vae__rows_copy(row, ph + (size_t)(fh * s + fw) * plane + (size_t)qh * g.rw + qw, (size_t)g.rw, OH, OW);
+                if (++fw == s) { fw = 0; qw++; }
             }
+            if (++fh == s) { fh = 0; qh++; }
+        }
+    }
 }
 
-static void vae__col2im(float *im, const float *cols, size_t ld, int C, int H, int W, int k, int s, int p, int OH, int OW)
+static void vae__col2im(float *im, const float *cols, size_t ld, int C, int H, int W, int k, int s, int p, int OH, int OW,
+                        float *ph)
 {
-    int c, kh, kw, oh, ow, a, b;
-    for (c = 0; c < C; c++)
-        for (kh = 0; kh < k; kh++)
-            for (kw = 0; kw < k; kw++) {
-                const float *row = cols + ((size_t)(c * k + kh) * k + kw) * ld;
-                const int d = kw - p;
-                vae__conv_span(d, s, W, OW, &a, &b);
-                for (oh = 0; oh < OH; oh++) {
-                    const int ih = oh * s - p + kh;
-                    const float *o = row + (size_t)oh * OW;
-                    float *r;
-                    if (ih < 0 || ih >= H) continue;
-                    r = im + ((size_t)c * H + ih) * W;
-                    if (s == 1) for (ow = a; ow < b; ow++) r[ow + d] += o[ow];
-                    else if (s == 2) for (ow = a; ow < b; ow++) r[2 * ow + d] += o[ow];
-                    else for (ow = a; ow < b; ow++) r[ow * s + d] += o[ow];
-                }
+    const vae__phases g = vae__phases_of(k, s, p, OH, OW);
+    const size_t plane = (size_t)g.rh * g.rw;
+    const int f0 = -p - s * g.qmin;
+    int c, kh, kw, qh, fh, qw, fw;
+    for (c = 0; c < C; c++) {
+        const float *row = cols + (size_t)c * k * k * ld;
+        memset(ph, 0, sizeof(float) * s * s * plane);
+        for (kh = 0, qh = 0, fh = f0; kh < k; kh++) {
+            for (kw = 0, qw = 0, fw = f0; kw < k; kw++, row += ld) {
+                vae__rows_add(ph + (size_t)(fh * s + fw) * plane + (size_t)qh * g.rw + qw, (size_t)g.rw, row, OH, OW);
+                if (++fw == s) { fw = 0; qw++; }
             }
+            if (++fh == s) { fh = 0; qh++; }
+        }
+        vae__phase_scatter(im + (size_t)c * H * W, ph, H, W, &g);
+    }
 }
 
 /* A 1x1 convolution with stride 1 and no padding needs no im2col: the image is the matrix. */
@@ -3255,13 +3396,19 @@ static void vae__bias_grad_rows(float *db, const float *dy, int rows, size_t len
 /* Conv and convt layers run the GEMMs on q images at once, side by side: the products are
    q times wider, so packed weights are reused across images and dw sums over q*positions in
    one product instead of q thin ones. The work space holds, per image, the im2col matrix and
-   the GEMM's other operand in the wide layout: the output (OC, OH*OW) for conv, the input
-   (C, H*W) for convt. The planner (>>arch) sizes the same expression with overflow checks. */
+   the GEMM's other operand in the wide layout (the output (OC, OH*OW) for conv, the input
+   (C, H*W) for convt), and its phase planes. The planner (>>arch) sizes the same expression
+   with overflow checks. */
+static size_t vae__conv_phase(const vae_layer *l)
+{
+    return l->op == VAE_OP_CONV ? vae__phase_floats(l->k, l->stride, l->pad, l->h, l->w)
+                                : vae__phase_floats(l->k, l->stride, l->pad, l->in_h, l->in_w);
+}
 static size_t vae__conv_work(const vae_layer *l)
 {
     size_t kk = (size_t)l->k * l->k;
-    return l->op == VAE_OP_CONV ? ((size_t)l->in_c * kk + (size_t)l->c) * ((size_t)l->h * l->w)
-                                : ((size_t)l->c * kk + (size_t)l->in_c) * ((size_t)l->in_h * l->in_w);
+    return (l->op == VAE_OP_CONV ? ((size_t)l->in_c * kk + (size_t)l->c) * ((size_t)l->h * l->w)
+                                 : ((size_t)l->c * kk + (size_t)l->in_c) * ((size_t)l->in_h * l->in_w)) + vae__conv_phase(l);
 }
 
 /* Images per GEMM: as many as the work space holds (at most n), spread evenly over the
@@ -3309,7 +3456,7 @@ static void vae__conv_forward(const vae__gemm_ctx *g, const vae_layer *l, float 
                               float *work, size_t work_floats)
 {
     int C = l->in_c, OC = l->c, K = C * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i, j;
-    size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w;
+    size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w, T = vae__conv_phase(l);
     if (vae__conv_is_1x1(l)) {
         for (i = 0; i < n; i++) {
             float *yi = y + (size_t)i * OC * P;
@@ -3321,9 +3468,10 @@ static void vae__conv_forward(const vae__gemm_ctx *g, const vae_layer *l, float 
     for (i = 0; i < n; i += q) {
         int m = VAE__MIN(q, n - i);
         size_t N = (size_t)m * P;
-        float *cols = work, *out = work + (size_t)K * N;
+        float *cols = work, *out = work + (size_t)K * N, *ph = out + (size_t)OC * N;
         for (j = 0; j < m; j++)
-            vae__im2col(cols + (size_t)j * P, N, x + (size_t)(i + j) * in, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w);
+            vae__im2col(cols + (size_t)j * P, N, x + (size_t)(i + j) * in, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w,
+                        ph + (size_t)j * T);
         vae__gemm(g, 0, 0, OC, (int)N, K, 1.0f, l->weight, K, cols, (int)N, 0.0f, out, (int)N);
         vae__from_wide(y + (size_t)i * OC * P, out, l->bias, m, OC, P);
     }
@@ -3336,7 +3484,7 @@ static void vae__conv_backward(const vae__gemm_ctx *g, const vae_layer *l, float
                                int n, float *work, size_t work_floats)
 {
     int C = l->in_c, OC = l->c, K = C * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i, j;
-    size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w;
+    size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w, T = vae__conv_phase(l);
     if (l->dbias) memset(l->dbias, 0, sizeof(float) * OC);
     if (vae__conv_is_1x1(l)) {
         for (i = 0; i < n; i++) {
@@ -3350,9 +3498,10 @@ static void vae__conv_backward(const vae__gemm_ctx *g, const vae_layer *l, float
     for (i = 0; i < n; i += q) {
         int m = VAE__MIN(q, n - i);
         size_t N = (size_t)m * P;
-        float *cols = work, *dyw = work + (size_t)K * N;
+        float *cols = work, *dyw = work + (size_t)K * N, *ph = dyw + (size_t)OC * N;
         for (j = 0; j < m; j++)
-            vae__im2col(cols + (size_t)j * P, N, x + (size_t)(i + j) * in, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w);
+            vae__im2col(cols + (size_t)j * P, N, x + (size_t)(i + j) * in, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w,
+                        ph + (size_t)j * T);
         vae__to_wide(dyw, dy + (size_t)i * OC * P, m, OC, P);
         vae__gemm(g, 0, 1, OC, K, (int)N, 1.0f, dyw, (int)N, cols, (int)N, i ? 1.0f : 0.0f, l->dweight, K);
         if (l->dbias) for (j = 0; j < m; j++) vae__bias_grad_rows(l->dbias, dy + (size_t)(i + j) * OC * P, OC, P);
@@ -3362,7 +3511,7 @@ static void vae__conv_backward(const vae__gemm_ctx *g, const vae_layer *l, float
         for (j = 0; j < m; j++) {
             float *dxi = dx + (size_t)(i + j) * in;
             memset(dxi, 0, sizeof(float) * in);
-            vae__col2im(dxi, cols + (size_t)j * P, N, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w);
+            vae__col2im(dxi, cols + (size_t)j * P, N, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w, ph + (size_t)j * T);
         }
     }
 }
@@ -3375,17 +3524,17 @@ static void vae__convt_forward(const vae__gemm_ctx *g, const vae_layer *l, float
                                float *work, size_t work_floats)
 {
     int C = l->in_c, OC = l->c, K = OC * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i, j;
-    size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w;
+    size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w, T = vae__conv_phase(l);
     for (i = 0; i < n; i += q) {
         int m = VAE__MIN(q, n - i);
         size_t N = (size_t)m * HW;
-        float *cols = work, *xw = work + (size_t)K * N;
+        float *cols = work, *xw = work + (size_t)K * N, *ph = xw + (size_t)C * N;
         vae__to_wide(xw, x + (size_t)i * C * HW, m, C, HW);
         vae__gemm(g, 1, 0, K, (int)N, C, 1.0f, l->weight, K, xw, (int)N, 0.0f, cols, (int)N);
         for (j = 0; j < m; j++) {
             float *yj = y + (size_t)(i + j) * OC * P;
             vae__bias_rows(yj, l->bias, OC, P);
-            vae__col2im(yj, cols + (size_t)j * HW, N, OC, l->h, l->w, l->k, l->stride, l->pad, l->in_h, l->in_w);
+            vae__col2im(yj, cols + (size_t)j * HW, N, OC, l->h, l->w, l->k, l->stride, l->pad, l->in_h, l->in_w, ph + (size_t)j * T);
         }
     }
 }
@@ -3396,14 +3545,15 @@ static void vae__convt_backward(const vae__gemm_ctx *g, const vae_layer *l, floa
                                 int n, float *work, size_t work_floats)
 {
     int C = l->in_c, OC = l->c, K = OC * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i, j;
-    size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w;
+    size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w, T = vae__conv_phase(l);
     if (l->dbias) memset(l->dbias, 0, sizeof(float) * OC);
     for (i = 0; i < n; i += q) {
         int m = VAE__MIN(q, n - i);
         size_t N = (size_t)m * HW;
-        float *dcols = work, *xw = work + (size_t)K * N;
+        float *dcols = work, *xw = work + (size_t)K * N, *ph = xw + (size_t)C * N;
         for (j = 0; j < m; j++)
-            vae__im2col(dcols + (size_t)j * HW, N, dy + (size_t)(i + j) * OC * P, OC, l->h, l->w, l->k, l->stride, l->pad, l->in_h, l->in_w);
+            vae__im2col(dcols + (size_t)j * HW, N, dy + (size_t)(i + j) * OC * P, OC, l->h, l->w, l->k, l->stride, l->pad, l->in_h, l->in_w,
+                        ph + (size_t)j * T);
         vae__to_wide(xw, x + (size_t)i * C * HW, m, C, HW);
         vae__gemm(g, 0, 1, C, K, (int)N, 1.0f, xw, (int)N, dcols, (int)N, i ? 1.0f : 0.0f, l->dweight, K);
         if (l->dbias) for (j = 0; j < m; j++) vae__bias_grad_rows(l->dbias, dy + (size_t)(i + j) * OC * P, OC, P);

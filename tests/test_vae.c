@@ -383,13 +383,15 @@ static void ref_convt(double *y, const float *x, const float *w, const float *b,
    differences of sum(dy * y), for conv and convt over several kernel/stride/padding sets. */
 static void test_conv_layers(void)
 {
-    static const int cfg[][6] = { /* C, H, OC, k, s, p */
-        { 3, 7, 4, 3, 1, 1 }, { 2, 8, 3, 3, 2, 1 }, { 3, 5, 2, 1, 1, 0 }, { 2, 9, 3, 4, 2, 1 }, { 1, 6, 2, 5, 1, 2 } };
+    static const int cfg[][7] = { /* C, H, OC, k, s, p, W */
+        { 3, 7, 4, 3, 1, 1, 7 }, { 2, 8, 3, 3, 2, 1, 8 }, { 3, 5, 2, 1, 1, 0, 5 }, { 2, 9, 3, 4, 2, 1, 9 }, { 1, 6, 2, 5, 1, 2, 6 },
+        /* non-square, stride 3, a 1x1 with stride 2, kernel = stride, padding beyond the kernel */
+        { 2, 9, 3, 3, 2, 1, 6 }, { 2, 10, 2, 3, 3, 2, 11 }, { 3, 7, 2, 1, 2, 0, 6 }, { 2, 8, 3, 2, 2, 0, 6 }, { 1, 5, 2, 2, 1, 2, 4 } };
     int t, tr, opad;
     for (tr = 0; tr < 2; tr++)
     for (t = 0; t < (int)(sizeof cfg / sizeof cfg[0]); t++)
     for (opad = 0; opad < (tr ? 2 : 1); opad++) {
-        int C = cfg[t][0], H = cfg[t][1], OC = cfg[t][2], k = cfg[t][3], s = cfg[t][4], p = cfg[t][5];
+        int C = cfg[t][0], H = cfg[t][1], OC = cfg[t][2], k = cfg[t][3], s = cfg[t][4], p = cfg[t][5], W = cfg[t][6];
         char arch[256];
         vae_model m;
         vae_config c = vae_config_default();
@@ -401,25 +403,25 @@ static void test_conv_layers(void)
         if (opad >= s) continue;
         /* a model just to own the layer and its buffers */
         snprintf(arch, sizeof arch, "input(%d,%d,%d) %s(%d,%d,%d,%d%s) flatten linear(2) sample linear(%d) reshape(1,%d,1) sigmoid",
-                 C, H, H, tr ? "convt" : "conv", OC, k, s, p, tr ? (opad ? ",op=1" : ",op=0") : "", H, H);
+                 C, H, W, tr ? "convt" : "conv", OC, k, s, p, tr ? (opad ? ",op=1" : ",op=0") : "", H, H);
         c.batch = n; c.loss = VAE_LOSS_BCE;
         if (vae_model_init(&m, arch, &c, 0) != VAE_OK) {
             /* the decoder shape is a placeholder; only the layer matters */
             snprintf(arch, sizeof arch, "input(%d,%d,%d) %s(%d,%d,%d,%d%s) flatten linear(2) sample linear(%d) reshape(%d,%d,%d) sigmoid",
-                     C, H, H, tr ? "convt" : "conv", OC, k, s, p, tr ? (opad ? ",op=1" : ",op=0") : "", C * H * H, C, H, H);
+                     C, H, W, tr ? "convt" : "conv", OC, k, s, p, tr ? (opad ? ",op=1" : ",op=0") : "", C * H * W, C, H, W);
             if (vae_model_init(&m, arch, &c, 0) != VAE_OK) { CHECK(0, "init %s: %s", arch, m.error); continue; }
         }
         l = &m.layers[1];
         OH = l->h; OW = l->w;
-        nin = C * H * H; nout = OC * OH * OW;
+        nin = C * H * W; nout = OC * OH * OW;
         x = (float *)malloc(sizeof(float) * n * nin); dx = (float *)malloc(sizeof(float) * n * nin);
         dy = (float *)malloc(sizeof(float) * n * nout); ref = (double *)malloc(sizeof(double) * nout);
         fill_uniform(x, (size_t)n * nin, -1, 1, 100 + t); fill_uniform(dy, (size_t)n * nout, -1, 1, 200 + t);
         fill_uniform(l->weight, l->nparams, -1, 1, 300 + t);    /* weight then bias, contiguous */
         if (tr) vae__convt_forward(&g, l, l->y, x, n, m.cols, m.cols_floats); else vae__conv_forward(&g, l, l->y, x, n, m.cols, m.cols_floats);
         for (i = 0; i < n; i++) {
-            if (tr) ref_convt(ref, x + i * nin, l->weight, l->bias, C, H, H, OC, k, s, p, OH, OW);
-            else ref_conv(ref, x + i * nin, l->weight, l->bias, C, H, H, OC, k, s, p, OH, OW);
+            if (tr) ref_convt(ref, x + i * nin, l->weight, l->bias, C, H, W, OC, k, s, p, OH, OW);
+            else ref_conv(ref, x + i * nin, l->weight, l->bias, C, H, W, OC, k, s, p, OH, OW);
             for (j = 0; j < nout; j++) worst = fmax(worst, fabs(ref[j] - l->y[i * nout + j]));
         }
         CHECK(worst < 1e-4, "%s C%d H%d OC%d k%d s%d p%d op%d: forward off by %g", tr ? "convt" : "conv", C, H, OC, k, s, p, opad, worst);
