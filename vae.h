@@ -3378,6 +3378,25 @@ static void vae__col2im(float *im, const float *cols, size_t ld, int C, int H, i
 /* A 1x1 convolution with stride 1 and no padding needs no im2col: the image is the matrix. */
 static int vae__conv_is_1x1(const vae_layer *l) { return l->k == 1 && l->stride == 1 && l->pad == 0; }
 
+/* Fixed-order float sums (bias gradients, batchnorm): 8 running lanes per row (the loop shape
+   gcc and clang vectorise at -O2 with the baseline ISA), folded in a fixed tree. Every sum is
+   one thread's, so results never depend on the thread count. */
+static float vae__lanes8(const float *a) { return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])); }
+
+/* sum of x */
+static float vae__row_sum(const float *x, size_t n)
+{
+    float a[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    size_t j;
+    int k;
+    for (j = 0; j + 8 <= n; j += 8) for (k = 0; k < 8; k++) a[k] += x[j + k];
+    for (k = 0; j < n; j++, k++) a[k] += x[j];
+    return vae__lanes8(a);
+}
+
+/* Below this many values a layer-wide loop stays on one thread. */
+#define VAE__PAR_MIN ((size_t)1 << 15)
+
 static void vae__bias_rows(float *y, const float *b, int rows, size_t len)
 {
     int r;
@@ -3389,8 +3408,14 @@ static void vae__bias_rows(float *y, const float *b, int rows, size_t len)
 static void vae__bias_grad_rows(float *db, const float *dy, int rows, size_t len)
 {
     int r;
-    size_t j;
-    for (r = 0; r < rows; r++) { float sum = 0; for (j = 0; j < len; j++) sum += dy[(size_t)r * len + j]; db[r] += sum; }
+    for (r = 0; r < rows; r++) db[r] += vae__row_sum(dy + (size_t)r * len, len);
+}
+
+/* The same over q images (q, rows, len), image by image. */
+static void vae__bias_grad_images(float *db, const float *dy, int q, int rows, size_t len)
+{
+    int j;
+    for (j = 0; j < q; j++) vae__bias_grad_rows(db, dy + (size_t)j * rows * len, rows, len);
 }
 
 /* Conv and convt layers run the GEMMs on q images at once, side by side: the products are
@@ -3426,28 +3451,30 @@ static int vae__conv_chunk(const vae_layer *l, size_t work_floats, int n)
     return (n + chunks - 1) / chunks;
 }
 
-/* q images between the batch layout (q, rows, len) and the wide layout (rows, q*len). */
-static void vae__to_wide(float *w, const float *im, int q, int rows, size_t len)
+/* Image j of q between the batch layout (rows, len) and the wide layout (rows, q*len): the
+   image's rows are columns [j*len, (j+1)*len) of the wide matrix. from_wide adds b[r] to row
+   r when b is not NULL. */
+static void vae__to_wide(float *w, const float *im, int j, int q, int rows, size_t len)
 {
-    int j, r;
-    for (j = 0; j < q; j++)
-        for (r = 0; r < rows; r++)
-            memcpy(w + (size_t)r * q * len + (size_t)j * len, im + ((size_t)j * rows + r) * len, sizeof(float) * len);
+    int r;
+    for (r = 0; r < rows; r++) memcpy(w + ((size_t)r * q + j) * len, im + (size_t)r * len, sizeof(float) * len);
+}
+static void vae__from_wide(float *im, const float *w, const float *b, int j, int q, int rows, size_t len)
+{
+    int r;
+    size_t t;
+    for (r = 0; r < rows; r++) {
+        const float *s = w + ((size_t)r * q + j) * len;
+        float *d = im + (size_t)r * len;
+        if (b) { const float br = b[r]; for (t = 0; t < len; t++) d[t] = s[t] + br; }
+        else memcpy(d, s, sizeof(float) * len);
+    }
 }
 
-/* The reverse, adding b[r] to row r when b is not NULL. */
-static void vae__from_wide(float *im, const float *w, const float *b, int q, int rows, size_t len)
-{
-    int j, r;
-    size_t t;
-    for (j = 0; j < q; j++)
-        for (r = 0; r < rows; r++) {
-            const float *s = w + (size_t)r * q * len + (size_t)j * len;
-            float *d = im + ((size_t)j * rows + r) * len;
-            if (b) { const float br = b[r]; for (t = 0; t < len; t++) d[t] = s[t] + br; }
-            else memcpy(d, s, sizeof(float) * len);
-        }
-}
+/* The per-image loops of a chunk (im2col, col2im, layout changes) split images over threads
+   when a chunk moves at least this many floats: below it a fork/join costs more than it saves,
+   and on a busy machine each one can cost a scheduler time slice. */
+#define VAE__PAR_IMAGES ((size_t)1 << 18)
 
 /* Conv2d: y (n, OC, OH, OW), x (n, C, H, W), w (OC, C, k, k), b (OC).
    Per chunk of q images: cols = [im2col(x_i) ...] (C k k, q OH OW), out = w cols, y_i = out_i + b.
@@ -3456,7 +3483,9 @@ static void vae__conv_forward(const vae__gemm_ctx *g, const vae_layer *l, float 
                               float *work, size_t work_floats)
 {
     int C = l->in_c, OC = l->c, K = C * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i, j;
+    int nth = g->threads > 1 ? g->threads : 1;   /* images of a chunk are split over threads */
     size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w, T = vae__conv_phase(l);
+    (void)nth;   /* unused without OpenMP */
     if (vae__conv_is_1x1(l)) {
         for (i = 0; i < n; i++) {
             float *yi = y + (size_t)i * OC * P;
@@ -3469,11 +3498,17 @@ static void vae__conv_forward(const vae__gemm_ctx *g, const vae_layer *l, float 
         int m = VAE__MIN(q, n - i);
         size_t N = (size_t)m * P;
         float *cols = work, *out = work + (size_t)K * N, *ph = out + (size_t)OC * N;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES) schedule(static)
+#endif
         for (j = 0; j < m; j++)
             vae__im2col(cols + (size_t)j * P, N, x + (size_t)(i + j) * in, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w,
                         ph + (size_t)j * T);
         vae__gemm(g, 0, 0, OC, (int)N, K, 1.0f, l->weight, K, cols, (int)N, 0.0f, out, (int)N);
-        vae__from_wide(y + (size_t)i * OC * P, out, l->bias, m, OC, P);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) if (nth > 1 && N * OC >= VAE__PAR_IMAGES) schedule(static)
+#endif
+        for (j = 0; j < m; j++) vae__from_wide(y + (size_t)(i + j) * OC * P, out, l->bias, j, m, OC, P);
     }
 }
 
@@ -3484,7 +3519,9 @@ static void vae__conv_backward(const vae__gemm_ctx *g, const vae_layer *l, float
                                int n, float *work, size_t work_floats)
 {
     int C = l->in_c, OC = l->c, K = C * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i, j;
+    int nth = g->threads > 1 ? g->threads : 1;   /* images of a chunk are split over threads */
     size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w, T = vae__conv_phase(l);
+    (void)nth;   /* unused without OpenMP */
     if (l->dbias) memset(l->dbias, 0, sizeof(float) * OC);
     if (vae__conv_is_1x1(l)) {
         for (i = 0; i < n; i++) {
@@ -3499,15 +3536,22 @@ static void vae__conv_backward(const vae__gemm_ctx *g, const vae_layer *l, float
         int m = VAE__MIN(q, n - i);
         size_t N = (size_t)m * P;
         float *cols = work, *dyw = work + (size_t)K * N, *ph = dyw + (size_t)OC * N;
-        for (j = 0; j < m; j++)
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES) schedule(static)
+#endif
+        for (j = 0; j < m; j++) {
             vae__im2col(cols + (size_t)j * P, N, x + (size_t)(i + j) * in, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w,
                         ph + (size_t)j * T);
-        vae__to_wide(dyw, dy + (size_t)i * OC * P, m, OC, P);
+            vae__to_wide(dyw, dy + (size_t)(i + j) * OC * P, j, m, OC, P);
+        }
         vae__gemm(g, 0, 1, OC, K, (int)N, 1.0f, dyw, (int)N, cols, (int)N, i ? 1.0f : 0.0f, l->dweight, K);
-        if (l->dbias) for (j = 0; j < m; j++) vae__bias_grad_rows(l->dbias, dy + (size_t)(i + j) * OC * P, OC, P);
+        if (l->dbias) vae__bias_grad_images(l->dbias, dy + (size_t)i * OC * P, m, OC, P);
         if (!dx) continue;
         /* dcols = w^T dy_wide, written over cols (no longer needed) */
         vae__gemm(g, 1, 0, K, (int)N, OC, 1.0f, l->weight, K, dyw, (int)N, 0.0f, cols, (int)N);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES) schedule(static)
+#endif
         for (j = 0; j < m; j++) {
             float *dxi = dx + (size_t)(i + j) * in;
             memset(dxi, 0, sizeof(float) * in);
@@ -3524,13 +3568,18 @@ static void vae__convt_forward(const vae__gemm_ctx *g, const vae_layer *l, float
                                float *work, size_t work_floats)
 {
     int C = l->in_c, OC = l->c, K = OC * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i, j;
+    int nth = g->threads > 1 ? g->threads : 1;   /* images of a chunk are split over threads */
     size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w, T = vae__conv_phase(l);
+    (void)nth;   /* unused without OpenMP */
     for (i = 0; i < n; i += q) {
         int m = VAE__MIN(q, n - i);
         size_t N = (size_t)m * HW;
         float *cols = work, *xw = work + (size_t)K * N, *ph = xw + (size_t)C * N;
-        vae__to_wide(xw, x + (size_t)i * C * HW, m, C, HW);
+        for (j = 0; j < m; j++) vae__to_wide(xw, x + (size_t)(i + j) * C * HW, j, m, C, HW);
         vae__gemm(g, 1, 0, K, (int)N, C, 1.0f, l->weight, K, xw, (int)N, 0.0f, cols, (int)N);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES) schedule(static)
+#endif
         for (j = 0; j < m; j++) {
             float *yj = y + (size_t)(i + j) * OC * P;
             vae__bias_rows(yj, l->bias, OC, P);
@@ -3545,40 +3594,35 @@ static void vae__convt_backward(const vae__gemm_ctx *g, const vae_layer *l, floa
                                 int n, float *work, size_t work_floats)
 {
     int C = l->in_c, OC = l->c, K = OC * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i, j;
+    int nth = g->threads > 1 ? g->threads : 1;   /* images of a chunk are split over threads */
     size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w, T = vae__conv_phase(l);
+    (void)nth;   /* unused without OpenMP */
     if (l->dbias) memset(l->dbias, 0, sizeof(float) * OC);
     for (i = 0; i < n; i += q) {
         int m = VAE__MIN(q, n - i);
         size_t N = (size_t)m * HW;
         float *dcols = work, *xw = work + (size_t)K * N, *ph = xw + (size_t)C * N;
-        for (j = 0; j < m; j++)
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES) schedule(static)
+#endif
+        for (j = 0; j < m; j++) {
             vae__im2col(dcols + (size_t)j * HW, N, dy + (size_t)(i + j) * OC * P, OC, l->h, l->w, l->k, l->stride, l->pad, l->in_h, l->in_w,
                         ph + (size_t)j * T);
-        vae__to_wide(xw, x + (size_t)i * C * HW, m, C, HW);
+            vae__to_wide(xw, x + (size_t)(i + j) * C * HW, j, m, C, HW);
+        }
         vae__gemm(g, 0, 1, C, K, (int)N, 1.0f, xw, (int)N, dcols, (int)N, i ? 1.0f : 0.0f, l->dweight, K);
-        if (l->dbias) for (j = 0; j < m; j++) vae__bias_grad_rows(l->dbias, dy + (size_t)(i + j) * OC * P, OC, P);
+        if (l->dbias) vae__bias_grad_images(l->dbias, dy + (size_t)i * OC * P, m, OC, P);
         if (!dx) continue;
         /* dx_wide = w dcols, written over x_wide (no longer needed) */
         vae__gemm(g, 0, 0, C, (int)N, K, 1.0f, l->weight, K, dcols, (int)N, 0.0f, xw, (int)N);
-        vae__from_wide(dx + (size_t)i * C * HW, xw, NULL, m, C, HW);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) if (nth > 1 && N * C >= VAE__PAR_IMAGES) schedule(static)
+#endif
+        for (j = 0; j < m; j++) vae__from_wide(dx + (size_t)(i + j) * C * HW, xw, NULL, j, m, C, HW);
     }
 }
 
-/* Fixed-order float sums for batchnorm: 8 running lanes per row (the loop shape gcc and clang
-   vectorise at -O2 with the baseline ISA), folded in a fixed tree; rows are then added in
-   double, in order. Every sum is one thread's, so results never depend on the thread count. */
-static float vae__lanes8(const float *a) { return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])); }
-
-/* sum of x, and sum of (x - m)^2 */
-static float vae__row_sum(const float *x, size_t n)
-{
-    float a[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
-    size_t j;
-    int k;
-    for (j = 0; j + 8 <= n; j += 8) for (k = 0; k < 8; k++) a[k] += x[j + k];
-    for (k = 0; j < n; j++, k++) a[k] += x[j];
-    return vae__lanes8(a);
-}
+/* sum of (x - m)^2 */
 static float vae__row_sqdev(const float *x, size_t n, float m)
 {
     float a[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
@@ -3588,6 +3632,7 @@ static float vae__row_sqdev(const float *x, size_t n, float m)
     for (k = 0; j < n; j++, k++) { float d = x[j] - m; a[k] += d * d; }
     return vae__lanes8(a);
 }
+
 /* sum of dy (x - m) */
 static float vae__row_dotdev(const float *dy, const float *x, size_t n, float m)
 {
@@ -3616,14 +3661,11 @@ static void vae__row_bn_dx(float *VAE__RESTRICT dx, const float *VAE__RESTRICT d
     for (; j < n; j++) dx[j] = a * dy[j] - b * (x[j] - m) - d;
 }
 
-/* Below this many values a layer-wide loop stays on one thread. */
-#define VAE__PAR_MIN ((size_t)1 << 15)
-
 /* BatchNorm2d as PyTorch defines it, over (n, C, h*w): in training the batch's mean and
    biased variance normalise, and the running statistics move by `momentum` towards the batch
-   mean and the unbiased variance; in eval the running statistics normalise. Sums are in a
-   fixed order (vae__row_sum). Channels are split over threads. state: running mean, running
-   var, batch mean, batch 1/std. */
+   mean and the unbiased variance; in eval the running statistics normalise. Sums run per row
+   (one image's channel) in float lanes (vae__row_sum), rows added in double in order.
+   Channels are split over threads. state: running mean, running var, batch mean, batch 1/std. */
 static void vae__bn_forward(const vae_layer *l, float *y, const float *x, int n, int train, int threads)
 {
     int C = l->c, c;
