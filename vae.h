@@ -3320,6 +3320,14 @@ static void vae__rows_copy(float *VAE__RESTRICT d, const float *VAE__RESTRICT s,
 static void vae__rows_add(float *VAE__RESTRICT d, size_t ld, const float *VAE__RESTRICT s, int rows, int n)
 {
     int r, j, t;
+    if (n == 4) {
+        for (r = 0; r < rows; r++) for (t = 0; t < 4; t++) d[(size_t)r * ld + t] += s[(size_t)r * 4 + t];
+        return;
+    }
+    if (n == 8) {
+        for (r = 0; r < rows; r++) for (t = 0; t < 8; t++) d[(size_t)r * ld + t] += s[(size_t)r * 8 + t];
+        return;
+    }
     for (r = 0; r < rows; r++) {
         float *dr = d + (size_t)r * ld;
         const float *sr = s + (size_t)r * n;
@@ -3328,25 +3336,29 @@ static void vae__rows_add(float *VAE__RESTRICT d, size_t ld, const float *VAE__R
     }
 }
 
-/* im2col of one image into columns [0, OH*OW) of a matrix whose rows are ld floats apart:
-   row (c, kh, kw) holds, for every output position, the input pixel that kernel tap sees
-   (zero where the window leaves the padded image). im (C,H,W); ph holds vae__phase_floats.
-   With ld = q*OH*OW, q images side by side make one wide GEMM. col2im is its adjoint: it adds
-   the columns back into im (which the caller zeroes or fills with the bias); each pixel's
-   contributions are summed in tap order, starting from zero, then added to im. */
-static void vae__im2col(float *cols, size_t ld, const float *im, int C, int H, int W, int k, int s, int p, int OH, int OW,
-                        float *ph)
+/* im2col of images [j0, j1) of a chunk into one matrix whose rows are ld floats apart: image
+   j is im + j*in (C,H,W), its columns are [j*P, (j+1)*P) (P = OH*OW), its phase planes
+   ph + j*T (T = vae__phase_floats). Row (c, kh, kw) holds, for every output position, the
+   input pixel that kernel tap sees (zero where the window leaves the padded image); with
+   ld = q*P, q images side by side make one wide GEMM. Each row is written across all the
+   images before the next (long runs, not one cache line per row and image). col2im is its
+   adjoint: it adds the columns back into the images (which the caller zeroes or fills with
+   the bias); each pixel's contributions are summed in tap order, starting from zero, then
+   added to the image. */
+static void vae__im2col(float *cols, size_t ld, size_t P, const float *im, size_t in, int j0, int j1,
+                        int C, int H, int W, int k, int s, int p, int OH, int OW, float *ph, size_t T)
 {
     const vae__phases g = vae__phases_of(k, s, p, OH, OW);
     const size_t plane = (size_t)g.rh * g.rw;
     const int f0 = -p - s * g.qmin;   /* tap 0 is phase f0, shift qmin; each next tap steps the phase */
-    int c, kh, kw, qh, fh, qw, fw;
+    int c, kh, kw, qh, fh, qw, fw, j;
     for (c = 0; c < C; c++) {
         float *row = cols + (size_t)c * k * k * ld;
-        vae__phase_fill(ph, im + (size_t)c * H * W, H, W, &g);
+        for (j = j0; j < j1; j++) vae__phase_fill(ph + (size_t)j * T, im + (size_t)j * in + (size_t)c * H * W, H, W, &g);
         for (kh = 0, qh = 0, fh = f0; kh < k; kh++) {
             for (kw = 0, qw = 0, fw = f0; kw < k; kw++, row += ld) {
-                vae__rows_copy(row, ph + (size_t)(fh * s + fw) * plane + (size_t)qh * g.rw + qw, (size_t)g.rw, OH, OW);
+                const size_t off = (size_t)(fh * s + fw) * plane + (size_t)qh * g.rw + qw;
+                for (j = j0; j < j1; j++) vae__rows_copy(row + (size_t)j * P, ph + (size_t)j * T + off, (size_t)g.rw, OH, OW);
                 if (++fw == s) { fw = 0; qw++; }
             }
             if (++fh == s) { fh = 0; qh++; }
@@ -3354,24 +3366,25 @@ static void vae__im2col(float *cols, size_t ld, const float *im, int C, int H, i
     }
 }
 
-static void vae__col2im(float *im, const float *cols, size_t ld, int C, int H, int W, int k, int s, int p, int OH, int OW,
-                        float *ph)
+static void vae__col2im(float *im, size_t in, const float *cols, size_t ld, size_t P, int j0, int j1,
+                        int C, int H, int W, int k, int s, int p, int OH, int OW, float *ph, size_t T)
 {
     const vae__phases g = vae__phases_of(k, s, p, OH, OW);
     const size_t plane = (size_t)g.rh * g.rw;
     const int f0 = -p - s * g.qmin;
-    int c, kh, kw, qh, fh, qw, fw;
+    int c, kh, kw, qh, fh, qw, fw, j;
     for (c = 0; c < C; c++) {
         const float *row = cols + (size_t)c * k * k * ld;
-        memset(ph, 0, sizeof(float) * s * s * plane);
+        for (j = j0; j < j1; j++) memset(ph + (size_t)j * T, 0, sizeof(float) * s * s * plane);
         for (kh = 0, qh = 0, fh = f0; kh < k; kh++) {
             for (kw = 0, qw = 0, fw = f0; kw < k; kw++, row += ld) {
-                vae__rows_add(ph + (size_t)(fh * s + fw) * plane + (size_t)qh * g.rw + qw, (size_t)g.rw, row, OH, OW);
+                const size_t off = (size_t)(fh * s + fw) * plane + (size_t)qh * g.rw + qw;
+                for (j = j0; j < j1; j++) vae__rows_add(ph + (size_t)j * T + off, (size_t)g.rw, row + (size_t)j * P, OH, OW);
                 if (++fw == s) { fw = 0; qw++; }
             }
             if (++fh == s) { fh = 0; qh++; }
         }
-        vae__phase_scatter(im + (size_t)c * H * W, ph, H, W, &g);
+        for (j = j0; j < j1; j++) vae__phase_scatter(im + (size_t)j * in + (size_t)c * H * W, ph + (size_t)j * T, H, W, &g);
     }
 }
 
@@ -3471,9 +3484,21 @@ static void vae__from_wide(float *im, const float *w, const float *b, int j, int
     }
 }
 
-/* The per-image loops of a chunk (im2col, col2im, layout changes) split images over threads
-   when a chunk moves at least this many floats: below it a fork/join costs more than it saves,
-   and on a busy machine each one can cost a scheduler time slice. */
+/* This thread's contiguous share [*j0, *j1) of m images inside a parallel region (all of them
+   outside one, or without OpenMP). */
+static void vae__share(int m, int *j0, int *j1)
+{
+    int t = 0, nt = 1;
+#ifdef _OPENMP
+    t = omp_get_thread_num(); nt = omp_get_num_threads();
+#endif
+    *j0 = (int)((long long)m * t / nt); *j1 = (int)((long long)m * (t + 1) / nt);
+}
+
+/* The per-image loops of a chunk (im2col, col2im, layout changes) split the images over
+   threads, each thread a contiguous share, when a chunk moves at least this many floats:
+   below it a fork/join costs more than it saves, and on a busy machine each one can cost a
+   scheduler time slice. Each image is one thread's, so results do not depend on threads. */
 #define VAE__PAR_IMAGES ((size_t)1 << 18)
 
 /* Conv2d: y (n, OC, OH, OW), x (n, C, H, W), w (OC, C, k, k), b (OC).
@@ -3482,8 +3507,8 @@ static void vae__from_wide(float *im, const float *w, const float *b, int j, int
 static void vae__conv_forward(const vae__gemm_ctx *g, const vae_layer *l, float *y, const float *x, int n,
                               float *work, size_t work_floats)
 {
-    int C = l->in_c, OC = l->c, K = C * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i, j;
-    int nth = g->threads > 1 ? g->threads : 1;   /* images of a chunk are split over threads */
+    int C = l->in_c, OC = l->c, K = C * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i;
+    int nth = g->threads > 1 ? g->threads : 1;
     size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w, T = vae__conv_phase(l);
     (void)nth;   /* unused without OpenMP */
     if (vae__conv_is_1x1(l)) {
@@ -3499,16 +3524,22 @@ static void vae__conv_forward(const vae__gemm_ctx *g, const vae_layer *l, float 
         size_t N = (size_t)m * P;
         float *cols = work, *out = work + (size_t)K * N, *ph = out + (size_t)OC * N;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES) schedule(static)
+#pragma omp parallel num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES)
 #endif
-        for (j = 0; j < m; j++)
-            vae__im2col(cols + (size_t)j * P, N, x + (size_t)(i + j) * in, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w,
-                        ph + (size_t)j * T);
+        {
+            int j0, j1;
+            vae__share(m, &j0, &j1);
+            vae__im2col(cols, N, P, x + (size_t)i * in, in, j0, j1, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w, ph, T);
+        }
         vae__gemm(g, 0, 0, OC, (int)N, K, 1.0f, l->weight, K, cols, (int)N, 0.0f, out, (int)N);
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nth) if (nth > 1 && N * OC >= VAE__PAR_IMAGES) schedule(static)
+#pragma omp parallel num_threads(nth) if (nth > 1 && N * OC >= VAE__PAR_IMAGES)
 #endif
-        for (j = 0; j < m; j++) vae__from_wide(y + (size_t)(i + j) * OC * P, out, l->bias, j, m, OC, P);
+        {
+            int j0, j1, j;
+            vae__share(m, &j0, &j1);
+            for (j = j0; j < j1; j++) vae__from_wide(y + (size_t)(i + j) * OC * P, out, l->bias, j, m, OC, P);
+        }
     }
 }
 
@@ -3518,8 +3549,8 @@ static void vae__conv_forward(const vae__gemm_ctx *g, const vae_layer *l, float 
 static void vae__conv_backward(const vae__gemm_ctx *g, const vae_layer *l, float *dx, const float *dy, const float *x,
                                int n, float *work, size_t work_floats)
 {
-    int C = l->in_c, OC = l->c, K = C * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i, j;
-    int nth = g->threads > 1 ? g->threads : 1;   /* images of a chunk are split over threads */
+    int C = l->in_c, OC = l->c, K = C * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i;
+    int nth = g->threads > 1 ? g->threads : 1;
     size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w, T = vae__conv_phase(l);
     (void)nth;   /* unused without OpenMP */
     if (l->dbias) memset(l->dbias, 0, sizeof(float) * OC);
@@ -3537,12 +3568,13 @@ static void vae__conv_backward(const vae__gemm_ctx *g, const vae_layer *l, float
         size_t N = (size_t)m * P;
         float *cols = work, *dyw = work + (size_t)K * N, *ph = dyw + (size_t)OC * N;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES) schedule(static)
+#pragma omp parallel num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES)
 #endif
-        for (j = 0; j < m; j++) {
-            vae__im2col(cols + (size_t)j * P, N, x + (size_t)(i + j) * in, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w,
-                        ph + (size_t)j * T);
-            vae__to_wide(dyw, dy + (size_t)(i + j) * OC * P, j, m, OC, P);
+        {
+            int j0, j1, j;
+            vae__share(m, &j0, &j1);
+            vae__im2col(cols, N, P, x + (size_t)i * in, in, j0, j1, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w, ph, T);
+            for (j = j0; j < j1; j++) vae__to_wide(dyw, dy + (size_t)(i + j) * OC * P, j, m, OC, P);
         }
         vae__gemm(g, 0, 1, OC, K, (int)N, 1.0f, dyw, (int)N, cols, (int)N, i ? 1.0f : 0.0f, l->dweight, K);
         if (l->dbias) vae__bias_grad_images(l->dbias, dy + (size_t)i * OC * P, m, OC, P);
@@ -3550,12 +3582,13 @@ static void vae__conv_backward(const vae__gemm_ctx *g, const vae_layer *l, float
         /* dcols = w^T dy_wide, written over cols (no longer needed) */
         vae__gemm(g, 1, 0, K, (int)N, OC, 1.0f, l->weight, K, dyw, (int)N, 0.0f, cols, (int)N);
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES) schedule(static)
+#pragma omp parallel num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES)
 #endif
-        for (j = 0; j < m; j++) {
-            float *dxi = dx + (size_t)(i + j) * in;
-            memset(dxi, 0, sizeof(float) * in);
-            vae__col2im(dxi, cols + (size_t)j * P, N, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w, ph + (size_t)j * T);
+        {
+            int j0, j1, j;
+            vae__share(m, &j0, &j1);
+            for (j = j0; j < j1; j++) memset(dx + (size_t)(i + j) * in, 0, sizeof(float) * in);
+            vae__col2im(dx + (size_t)i * in, in, cols, N, P, j0, j1, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w, ph, T);
         }
     }
 }
@@ -3563,12 +3596,12 @@ static void vae__conv_backward(const vae__gemm_ctx *g, const vae_layer *l, float
 /* ConvTranspose2d is the adjoint of Conv2d: y (n, OC, OH, OW), x (n, C, H, W), w (C, OC, k, k).
    y_i = col2im(w^T x_i) + b, where the "image" of col2im is the output and its columns run
    over input positions (a conv with the same k, s, p maps OH x OW back to H x W).
-   Per chunk of q images: cols = w^T x_wide (OC k k, q H W), then col2im image by image. */
+   Per chunk of q images: cols = w^T x_wide (OC k k, q H W), then col2im. */
 static void vae__convt_forward(const vae__gemm_ctx *g, const vae_layer *l, float *y, const float *x, int n,
                                float *work, size_t work_floats)
 {
     int C = l->in_c, OC = l->c, K = OC * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i, j;
-    int nth = g->threads > 1 ? g->threads : 1;   /* images of a chunk are split over threads */
+    int nth = g->threads > 1 ? g->threads : 1;
     size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w, T = vae__conv_phase(l);
     (void)nth;   /* unused without OpenMP */
     for (i = 0; i < n; i += q) {
@@ -3578,12 +3611,14 @@ static void vae__convt_forward(const vae__gemm_ctx *g, const vae_layer *l, float
         for (j = 0; j < m; j++) vae__to_wide(xw, x + (size_t)(i + j) * C * HW, j, m, C, HW);
         vae__gemm(g, 1, 0, K, (int)N, C, 1.0f, l->weight, K, xw, (int)N, 0.0f, cols, (int)N);
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES) schedule(static)
+#pragma omp parallel num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES)
 #endif
-        for (j = 0; j < m; j++) {
-            float *yj = y + (size_t)(i + j) * OC * P;
-            vae__bias_rows(yj, l->bias, OC, P);
-            vae__col2im(yj, cols + (size_t)j * HW, N, OC, l->h, l->w, l->k, l->stride, l->pad, l->in_h, l->in_w, ph + (size_t)j * T);
+        {
+            int j0, j1, jj;
+            vae__share(m, &j0, &j1);
+            for (jj = j0; jj < j1; jj++) vae__bias_rows(y + (size_t)(i + jj) * OC * P, l->bias, OC, P);
+            vae__col2im(y + (size_t)i * OC * P, (size_t)OC * P, cols, N, HW, j0, j1, OC, l->h, l->w, l->k, l->stride, l->pad,
+                        l->in_h, l->in_w, ph, T);
         }
     }
 }
@@ -3593,8 +3628,8 @@ static void vae__convt_forward(const vae__gemm_ctx *g, const vae_layer *l, float
 static void vae__convt_backward(const vae__gemm_ctx *g, const vae_layer *l, float *dx, const float *dy, const float *x,
                                 int n, float *work, size_t work_floats)
 {
-    int C = l->in_c, OC = l->c, K = OC * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i, j;
-    int nth = g->threads > 1 ? g->threads : 1;   /* images of a chunk are split over threads */
+    int C = l->in_c, OC = l->c, K = OC * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i;
+    int nth = g->threads > 1 ? g->threads : 1;
     size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w, T = vae__conv_phase(l);
     (void)nth;   /* unused without OpenMP */
     if (l->dbias) memset(l->dbias, 0, sizeof(float) * OC);
@@ -3603,12 +3638,14 @@ static void vae__convt_backward(const vae__gemm_ctx *g, const vae_layer *l, floa
         size_t N = (size_t)m * HW;
         float *dcols = work, *xw = work + (size_t)K * N, *ph = xw + (size_t)C * N;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES) schedule(static)
+#pragma omp parallel num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES)
 #endif
-        for (j = 0; j < m; j++) {
-            vae__im2col(dcols + (size_t)j * HW, N, dy + (size_t)(i + j) * OC * P, OC, l->h, l->w, l->k, l->stride, l->pad, l->in_h, l->in_w,
-                        ph + (size_t)j * T);
-            vae__to_wide(xw, x + (size_t)(i + j) * C * HW, j, m, C, HW);
+        {
+            int j0, j1, j;
+            vae__share(m, &j0, &j1);
+            vae__im2col(dcols, N, HW, dy + (size_t)i * OC * P, (size_t)OC * P, j0, j1, OC, l->h, l->w, l->k, l->stride, l->pad,
+                        l->in_h, l->in_w, ph, T);
+            for (j = j0; j < j1; j++) vae__to_wide(xw, x + (size_t)(i + j) * C * HW, j, m, C, HW);
         }
         vae__gemm(g, 0, 1, C, K, (int)N, 1.0f, xw, (int)N, dcols, (int)N, i ? 1.0f : 0.0f, l->dweight, K);
         if (l->dbias) vae__bias_grad_images(l->dbias, dy + (size_t)i * OC * P, m, OC, P);
@@ -3616,9 +3653,13 @@ static void vae__convt_backward(const vae__gemm_ctx *g, const vae_layer *l, floa
         /* dx_wide = w dcols, written over x_wide (no longer needed) */
         vae__gemm(g, 0, 0, C, (int)N, K, 1.0f, l->weight, K, dcols, (int)N, 0.0f, xw, (int)N);
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nth) if (nth > 1 && N * C >= VAE__PAR_IMAGES) schedule(static)
+#pragma omp parallel num_threads(nth) if (nth > 1 && N * C >= VAE__PAR_IMAGES)
 #endif
-        for (j = 0; j < m; j++) vae__from_wide(dx + (size_t)(i + j) * C * HW, xw, NULL, j, m, C, HW);
+        {
+            int j0, j1, j;
+            vae__share(m, &j0, &j1);
+            for (j = j0; j < j1; j++) vae__from_wide(dx + (size_t)(i + j) * C * HW, xw, NULL, j, m, C, HW);
+        }
     }
 }
 
