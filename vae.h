@@ -254,7 +254,8 @@ typedef struct vae_model {
     size_t     nparams;
     float     *params, *grads, *opt_m, *opt_v;   /* flat blocks of nparams floats           */
     float     *scratch;           /* GEMM packing                                           */
-    float     *cols, *dcols;      /* im2col matrices of one image (conv layers)             */
+    float     *cols;              /* conv work space: im2col matrices of a chunk of images  */
+    size_t     cols_floats;
     float     *state;             /* non-trained layer state (batchnorm statistics)         */
     size_t     nstate;
     size_t     scratch_floats;
@@ -2509,7 +2510,7 @@ typedef struct vae__plan {
     size_t nparams;      /* floats                                        */
     size_t act;          /* activation floats per image, over all layers  */
     size_t aux;          /* saved-for-backward floats per image, over all layers */
-    size_t cols;         /* largest im2col matrix of one image            */
+    size_t cols;         /* largest conv work space of one image (vae__conv_work) */
     size_t state;        /* batchnorm running statistics and saved batch statistics */
     size_t arch_len;
 } vae__plan;
@@ -2715,9 +2716,14 @@ static vae_result vae__arch_parse(const char *arch, vae_layer *layers, vae__plan
             /* weight (OC, C, k, k) for conv, (C, OC, k, k) for convt, as PyTorch stores them */
             l->nparams = vae__add(vae__mul(vae__mul((size_t)c, (size_t)a, &ovf), (size_t)(k * k), &ovf),
                                   b ? (size_t)a : 0, &ovf);
-            {   /* im2col of one image: (C k k, OH OW) for conv; (OC k k, H W) for convt */
-                size_t cols = op == VAE_OP_CONV ? vae__mul((size_t)c * k * k, (size_t)(oh * ow), &ovf)
-                                                : vae__mul((size_t)a * k * k, (size_t)h * w, &ovf);
+            {   /* conv work space of one image (vae__conv_work): the im2col matrix and the GEMM's
+                   other operand, (C k k + OC, OH OW) for conv, (OC k k + C, H W) for convt, and
+                   the phase planes of one channel (vae__phase_floats) over the column grid */
+                double ch = op == VAE_OP_CONV ? oh : h, cw = op == VAE_OP_CONV ? ow : w;
+                double qspan = floor((k - 1.0 - pd) / st) - floor(-(double)pd / st);
+                size_t cols = op == VAE_OP_CONV ? vae__mul(vae__add((size_t)c * k * k, (size_t)a, &ovf), (size_t)(oh * ow), &ovf)
+                                                : vae__mul(vae__add((size_t)a * k * k, (size_t)c, &ovf), (size_t)h * w, &ovf);
+                cols = vae__add(cols, vae__mul(vae__mul((size_t)(st * st), (size_t)(ch + qspan), &ovf), (size_t)(cw + qspan), &ovf), &ovf);
                 if (cols > pl->cols) pl->cols = cols;
             }
             break;
@@ -3021,8 +3027,19 @@ static vae_result vae__config_check(vae_config *c, char *err)
 
 /* The carving of one block, as offsets in floats (the block is aligned to 64 bytes). */
 typedef struct vae__layout {
-    size_t layers, arch, params, grads, opt_m, opt_v, acts, dacts, aux, cols, dcols, state, scratch, total;
+    size_t layers, arch, params, grads, opt_m, opt_v, acts, dacts, aux, cols, cols_floats, state, scratch, total;
 } vae__layout;
+
+/* Conv work space: one image's at least; room for more lets the conv GEMMs take several images
+   at once (>>layers, vae__conv_chunk), up to the whole batch or VAE__CONV_WORK floats (8 MB). */
+#ifndef VAE__CONV_WORK
+#define VAE__CONV_WORK ((size_t)1 << 21)
+#endif
+static size_t vae__conv_work_floats(size_t per_image, size_t batch, int *ovf)
+{
+    size_t all = vae__mul(per_image, batch, ovf);
+    return VAE__MAX(per_image, VAE__MIN(all, VAE__CONV_WORK));
+}
 
 static int vae__uses_m(const vae_config *c) { return c->optim != VAE_OPTIM_SGD || c->momentum > 0; }
 static int vae__uses_v(const vae_config *c) { return c->optim != VAE_OPTIM_SGD; }
@@ -3041,8 +3058,8 @@ static vae_result vae__layout_make(const vae__plan *pl, const vae_config *cfg, u
     VAE__CARVE(acts, vae__mul(B, pl->act, &ovf));
     VAE__CARVE(dacts, train ? vae__mul(B, pl->act, &ovf) : 0);
     VAE__CARVE(aux, vae__mul(B, pl->aux, &ovf));
-    VAE__CARVE(cols, pl->cols);
-    VAE__CARVE(dcols, train ? pl->cols : 0);
+    L->cols_floats = vae__conv_work_floats(pl->cols, B, &ovf);
+    VAE__CARVE(cols, L->cols_floats);
     VAE__CARVE(state, pl->state);
     VAE__CARVE(scratch, vae__gemm_scratch_floats(cfg->threads));
 #undef VAE__CARVE
@@ -3129,8 +3146,7 @@ VAEDEF vae_result vae_model_init_preallocated(vae_model *m, const char *arch, co
     m->opt_m = train && vae__uses_m(&m->cfg) ? base + L.opt_m : NULL;
     m->opt_v = train && vae__uses_v(&m->cfg) ? base + L.opt_v : NULL;
     m->scratch = base + L.scratch;
-    m->cols = base + L.cols;
-    m->dcols = train ? base + L.dcols : NULL;
+    m->cols = base + L.cols; m->cols_floats = L.cols_floats;
     m->state = base + L.state; m->nstate = pl.state;
     m->scratch_floats = vae__gemm_scratch_floats(m->cfg.threads);
     B = (size_t)m->cfg.batch;
@@ -3219,48 +3235,237 @@ static void vae__linear_backward(const vae__gemm_ctx *g, float *dx, float *dw, f
     if (dx) vae__gemm(g, 0, 0, n, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in);
 }
 
-/* im2col for one image: cols (C*k*k, OH*OW) gathers, for every output position, the k*k
-   input pixels of each channel it sees (zeros where the window leaves the padded image).
-   im (C,H,W). col2im is its adjoint: it adds the columns back into im (zeroed by the caller). */
-static void vae__im2col(float *cols, const float *im, int C, int H, int W, int k, int s, int p, int OH, int OW)
+/* im2col through phase planes. A conv with stride s reads input pixel (s oh + kh - p, s ow + kw - p).
+   Writing kh - p = s qh + fh with 0 <= fh < s (and kw - p = s qw + fw), that is pixel
+   (oh + qh, ow + qw) of phase plane (fh, fw), the plane of pixels (s i + fh, s j + fw). So each
+   kernel tap's im2col row is a shifted OH x OW window of one phase plane. The s*s phase planes of
+   a channel are gathered once, zero-padded to indices [qmin, OH + qmax) x [qmin, OW + qmax)
+   (q over the taps), and every im2col row is then a run of plain row copies: no bounds test, no
+   stride. col2im, the adjoint, adds rows into zeroed phase planes and scatters them back. */
+static int vae__floordiv(int a, int b) { return a >= 0 ? a / b : -((b - 1 - a) / b); }
+
+typedef struct vae__phases { int s, qmin, rh, rw; } vae__phases;
+
+static vae__phases vae__phases_of(int k, int s, int p, int OH, int OW)
 {
-    int c, kh, kw, oh, ow;
-    for (c = 0; c < C; c++)
-        for (kh = 0; kh < k; kh++)
-            for (kw = 0; kw < k; kw++) {
-                float *row = cols + ((size_t)(c * k + kh) * k + kw) * OH * OW;
-                for (oh = 0; oh < OH; oh++) {
-                    int ih = oh * s - p + kh;
-                    float *o = row + (size_t)oh * OW;
-                    if (ih < 0 || ih >= H) { memset(o, 0, sizeof(float) * OW); continue; }
-                    for (ow = 0; ow < OW; ow++) {
-                        int iw = ow * s - p + kw;
-                        o[ow] = iw >= 0 && iw < W ? im[((size_t)c * H + ih) * W + iw] : 0.0f;
-                    }
-                }
-            }
+    vae__phases g;
+    int qmax = vae__floordiv(k - 1 - p, s);
+    g.s = s; g.qmin = vae__floordiv(-p, s);
+    g.rh = OH + qmax - g.qmin; g.rw = OW + qmax - g.qmin;
+    return g;
 }
 
-static void vae__col2im(float *im, const float *cols, int C, int H, int W, int k, int s, int p, int OH, int OW)
+/* Floats of the phase planes of one channel (a per-image part of the conv work space). */
+static size_t vae__phase_floats(int k, int s, int p, int OH, int OW)
 {
-    int c, kh, kw, oh, ow;
-    for (c = 0; c < C; c++)
-        for (kh = 0; kh < k; kh++)
-            for (kw = 0; kw < k; kw++) {
-                const float *row = cols + ((size_t)(c * k + kh) * k + kw) * OH * OW;
-                for (oh = 0; oh < OH; oh++) {
-                    int ih = oh * s - p + kh;
-                    if (ih < 0 || ih >= H) continue;
-                    for (ow = 0; ow < OW; ow++) {
-                        int iw = ow * s - p + kw;
-                        if (iw >= 0 && iw < W) im[((size_t)c * H + ih) * W + iw] += row[(size_t)oh * OW + ow];
-                    }
-                }
+    vae__phases g = vae__phases_of(k, s, p, OH, OW);
+    return (size_t)s * s * g.rh * g.rw;
+}
+
+/* The row range [*lo, *hi) of phase indices j in [qmin, qmin + n) whose pixel s j + f lies in [0, W). */
+static void vae__phase_span(const vae__phases *g, int f, int W, int n, int *lo, int *hi)
+{
+    int a = VAE__MAX(g->qmin, 0), b = VAE__MIN(g->qmin + n, (W - f + g->s - 1) / g->s);
+    *lo = a; *hi = VAE__MAX(a, b);
+}
+
+/* Stride 2: input row r splits into its even and odd pixels, e[j] = r[2j], o[j] = r[2j+1] for
+   j < n, and back (adding). 4-wide blocks: gcc vectorises them at -O2 into loads + shuffles. */
+static void vae__deinterleave2(float *VAE__RESTRICT e, float *VAE__RESTRICT o, const float *VAE__RESTRICT r, int n)
+{
+    int j, t;
+    for (j = 0; j + 4 <= n; j += 4) for (t = 0; t < 4; t++) { e[j + t] = r[2 * (j + t)]; o[j + t] = r[2 * (j + t) + 1]; }
+    for (; j < n; j++) { e[j] = r[2 * j]; o[j] = r[2 * j + 1]; }
+}
+static void vae__interleave2_add(float *VAE__RESTRICT r, const float *VAE__RESTRICT e, const float *VAE__RESTRICT o, int n)
+{
+    int j, t;
+    for (j = 0; j + 4 <= n; j += 4) for (t = 0; t < 4; t++) { r[2 * (j + t)] += e[j + t]; r[2 * (j + t) + 1] += o[j + t]; }
+    for (; j < n; j++) { r[2 * j] += e[j]; r[2 * j + 1] += o[j]; }
+}
+
+/* Gathers the phase planes of plane x (H, W) into ph. */
+static void vae__phase_fill(float *VAE__RESTRICT ph, const float *VAE__RESTRICT x, int H, int W, const vae__phases *g)
+{
+    int f, e, i, j, s = g->s;
+    if (s == 2) {
+        /* each input row fills one row of two phase planes: j in [0, n1) from pixel pairs,
+           the last even pixel of an odd width, zeros for j < 0 and past the image */
+        const size_t plane = (size_t)g->rh * g->rw;
+        const int q = g->qmin, n0 = VAE__MIN((W + 1) / 2, q + g->rw), n1 = VAE__MIN(W / 2, n0);
+        for (f = 0; f < 2; f++)
+            for (i = 0; i < g->rh; i++) {
+                float *o0 = ph + (size_t)(2 * f) * plane + (size_t)i * g->rw, *o1 = o0 + plane;
+                const int ih = 2 * (i + q) + f;
+                const float *r;
+                if (ih < 0 || ih >= H || n0 <= 0) { memset(o0, 0, sizeof(float) * g->rw); memset(o1, 0, sizeof(float) * g->rw); continue; }
+                r = x + (size_t)ih * W;
+                for (j = q; j < 0; j++) o0[j - q] = o1[j - q] = 0.0f;
+                vae__deinterleave2(o0 - q, o1 - q, r, n1);
+                if (n0 > n1) { o0[n1 - q] = r[2 * n1]; o1[n1 - q] = 0.0f; }
+                for (j = n0; j < q + g->rw; j++) o0[j - q] = o1[j - q] = 0.0f;
             }
+        return;
+    }
+    for (f = 0; f < s; f++)
+        for (e = 0; e < s; e++) {
+            float *pl = ph + (size_t)(f * s + e) * g->rh * g->rw;
+            int lo, hi;
+            vae__phase_span(g, e, W, g->rw, &lo, &hi);
+            for (i = 0; i < g->rh; i++) {
+                float *o = pl + (size_t)i * g->rw;   /* o[j - qmin] is index j */
+                const int ih = s * (i + g->qmin) + f, q = g->qmin;
+                const float *r;
+                if (ih < 0 || ih >= H) { memset(o, 0, sizeof(float) * g->rw); continue; }
+                r = x + (size_t)ih * W;
+                for (j = q; j < lo; j++) o[j - q] = 0.0f;
+                if (s == 1) { if (hi > lo) memcpy(o + (lo - q), r + lo, sizeof(float) * (size_t)(hi - lo)); }
+                else if (s == 2) for (j = lo; j < hi; j++) o[j - q] = r[2 * j + e];
+                else for (j = lo; j < hi; j++) o[j - q] = r[j * s + e];
+                for (j = hi; j < q + g->rw; j++) o[j - q] = 0.0f;
+            }
+        }
+}
+
+/* Adds the phase planes back into plane x: the adjoint of vae__phase_fill. */
+static void vae__phase_scatter(float *VAE__RESTRICT x, const float *VAE__RESTRICT ph, int H, int W, const vae__phases *g)
+{
+    int f, e, i, j, s = g->s;
+    if (s == 2) {
+        const size_t plane = (size_t)g->rh * g->rw;
+        const int q = g->qmin, n0 = VAE__MIN((W + 1) / 2, q + g->rw), n1 = VAE__MIN(W / 2, n0);
+        for (f = 0; f < 2; f++)
+            for (i = 0; i < g->rh; i++) {
+                const float *o0 = ph + (size_t)(2 * f) * plane + (size_t)i * g->rw, *o1 = o0 + plane;
+                const int ih = 2 * (i + q) + f;
+                float *r;
+                if (ih < 0 || ih >= H || n0 <= 0) continue;
+                r = x + (size_t)ih * W;
+                vae__interleave2_add(r, o0 - q, o1 - q, n1);
+                if (n0 > n1) r[2 * n1] += o0[n1 - q];
+            }
+        return;
+    }
+    for (f = 0; f < s; f++)
+        for (e = 0; e < s; e++) {
+            const float *pl = ph + (size_t)(f * s + e) * g->rh * g->rw;
+            int lo, hi;
+            vae__phase_span(g, e, W, g->rw, &lo, &hi);
+            for (i = 0; i < g->rh; i++) {
+                const float *o = pl + (size_t)i * g->rw;
+                const int ih = s * (i + g->qmin) + f, q = g->qmin;
+                float *r;
+                if (ih < 0 || ih >= H) continue;
+                r = x + (size_t)ih * W;
+                if (s == 1) for (j = lo; j < hi; j++) r[j] += o[j - q];
+                else if (s == 2) for (j = lo; j < hi; j++) r[2 * j + e] += o[j - q];
+                else for (j = lo; j < hi; j++) r[j * s + e] += o[j - q];
+            }
+        }
+}
+
+/* d (rows, n) = s (rows, n, row stride ls), and d += s: the copies of a tap's window. Common
+   widths get constant-size copies (plain vector moves); 4-wide blocks vectorise the adds. */
+static void vae__rows_copy(float *VAE__RESTRICT d, const float *VAE__RESTRICT s, size_t ls, int rows, int n)
+{
+    int r;
+    if (n == 4) for (r = 0; r < rows; r++) memcpy(d + (size_t)r * 4, s + (size_t)r * ls, 4 * sizeof(float));
+    else if (n == 8) for (r = 0; r < rows; r++) memcpy(d + (size_t)r * 8, s + (size_t)r * ls, 8 * sizeof(float));
+    else if (n == 16) for (r = 0; r < rows; r++) memcpy(d + (size_t)r * 16, s + (size_t)r * ls, 16 * sizeof(float));
+    else for (r = 0; r < rows; r++) memcpy(d + (size_t)r * n, s + (size_t)r * ls, (size_t)n * sizeof(float));
+}
+static void vae__rows_add(float *VAE__RESTRICT d, size_t ld, const float *VAE__RESTRICT s, int rows, int n)
+{
+    int r, j, t;
+    if (n == 4) {
+        for (r = 0; r < rows; r++) for (t = 0; t < 4; t++) d[(size_t)r * ld + t] += s[(size_t)r * 4 + t];
+        return;
+    }
+    if (n == 8) {
+        for (r = 0; r < rows; r++) for (t = 0; t < 8; t++) d[(size_t)r * ld + t] += s[(size_t)r * 8 + t];
+        return;
+    }
+    for (r = 0; r < rows; r++) {
+        float *dr = d + (size_t)r * ld;
+        const float *sr = s + (size_t)r * n;
+        for (j = 0; j + 4 <= n; j += 4) for (t = 0; t < 4; t++) dr[j + t] += sr[j + t];
+        for (; j < n; j++) dr[j] += sr[j];
+    }
+}
+
+/* im2col of images [j0, j1) of a chunk into one matrix whose rows are ld floats apart: image
+   j is im + j*in (C,H,W), its columns are [j*P, (j+1)*P) (P = OH*OW), its phase planes
+   ph + j*T (T = vae__phase_floats). Row (c, kh, kw) holds, for every output position, the
+   input pixel that kernel tap sees (zero where the window leaves the padded image); with
+   ld = q*P, q images side by side make one wide GEMM. Each row is written across all the
+   images before the next (long runs, not one cache line per row and image). col2im is its
+   adjoint: it adds the columns back into the images (which the caller zeroes or fills with
+   the bias); each pixel's contributions are summed in tap order, starting from zero, then
+   added to the image. */
+static void vae__im2col(float *cols, size_t ld, size_t P, const float *im, size_t in, int j0, int j1,
+                        int C, int H, int W, int k, int s, int p, int OH, int OW, float *ph, size_t T)
+{
+    const vae__phases g = vae__phases_of(k, s, p, OH, OW);
+    const size_t plane = (size_t)g.rh * g.rw;
+    const int f0 = -p - s * g.qmin;   /* tap 0 is phase f0, shift qmin; each next tap steps the phase */
+    int c, kh, kw, qh, fh, qw, fw, j;
+    for (c = 0; c < C; c++) {
+        float *row = cols + (size_t)c * k * k * ld;
+        for (j = j0; j < j1; j++) vae__phase_fill(ph + (size_t)j * T, im + (size_t)j * in + (size_t)c * H * W, H, W, &g);
+        for (kh = 0, qh = 0, fh = f0; kh < k; kh++) {
+            for (kw = 0, qw = 0, fw = f0; kw < k; kw++, row += ld) {
+                const size_t off = (size_t)(fh * s + fw) * plane + (size_t)qh * g.rw + qw;
+                for (j = j0; j < j1; j++) vae__rows_copy(row + (size_t)j * P, ph + (size_t)j * T + off, (size_t)g.rw, OH, OW);
+                if (++fw == s) { fw = 0; qw++; }
+            }
+            if (++fh == s) { fh = 0; qh++; }
+        }
+    }
+}
+
+static void vae__col2im(float *im, size_t in, const float *cols, size_t ld, size_t P, int j0, int j1,
+                        int C, int H, int W, int k, int s, int p, int OH, int OW, float *ph, size_t T)
+{
+    const vae__phases g = vae__phases_of(k, s, p, OH, OW);
+    const size_t plane = (size_t)g.rh * g.rw;
+    const int f0 = -p - s * g.qmin;
+    int c, kh, kw, qh, fh, qw, fw, j;
+    for (c = 0; c < C; c++) {
+        const float *row = cols + (size_t)c * k * k * ld;
+        for (j = j0; j < j1; j++) memset(ph + (size_t)j * T, 0, sizeof(float) * s * s * plane);
+        for (kh = 0, qh = 0, fh = f0; kh < k; kh++) {
+            for (kw = 0, qw = 0, fw = f0; kw < k; kw++, row += ld) {
+                const size_t off = (size_t)(fh * s + fw) * plane + (size_t)qh * g.rw + qw;
+                for (j = j0; j < j1; j++) vae__rows_add(ph + (size_t)j * T + off, (size_t)g.rw, row + (size_t)j * P, OH, OW);
+                if (++fw == s) { fw = 0; qw++; }
+            }
+            if (++fh == s) { fh = 0; qh++; }
+        }
+        for (j = j0; j < j1; j++) vae__phase_scatter(im + (size_t)j * in + (size_t)c * H * W, ph + (size_t)j * T, H, W, &g);
+    }
 }
 
 /* A 1x1 convolution with stride 1 and no padding needs no im2col: the image is the matrix. */
 static int vae__conv_is_1x1(const vae_layer *l) { return l->k == 1 && l->stride == 1 && l->pad == 0; }
+
+/* Fixed-order float sums (bias gradients, batchnorm): 8 running lanes per row (the loop shape
+   gcc and clang vectorise at -O2 with the baseline ISA), folded in a fixed tree. Every sum is
+   one thread's, so results never depend on the thread count. */
+static float vae__lanes8(const float *a) { return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])); }
+
+/* sum of x */
+static float vae__row_sum(const float *x, size_t n)
+{
+    float a[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    size_t j;
+    int k;
+    for (j = 0; j + 8 <= n; j += 8) for (k = 0; k < 8; k++) a[k] += x[j + k];
+    for (k = 0; j < n; j++, k++) a[k] += x[j];
+    return vae__lanes8(a);
+}
+
+/* Below this many values a layer-wide loop stays on one thread. */
+#define VAE__PAR_MIN ((size_t)1 << 15)
 
 static void vae__bias_rows(float *y, const float *b, int rows, size_t len)
 {
@@ -3273,136 +3478,355 @@ static void vae__bias_rows(float *y, const float *b, int rows, size_t len)
 static void vae__bias_grad_rows(float *db, const float *dy, int rows, size_t len)
 {
     int r;
-    size_t j;
-    for (r = 0; r < rows; r++) { float sum = 0; for (j = 0; j < len; j++) sum += dy[(size_t)r * len + j]; db[r] += sum; }
+    for (r = 0; r < rows; r++) db[r] += vae__row_sum(dy + (size_t)r * len, len);
 }
 
-/* Conv2d, one image at a time: y (n, OC, OH, OW), x (n, C, H, W), w (OC, C, k, k), b (OC).
-   y_i = w * im2col(x_i) + b. cols holds one image's im2col matrix. */
-static void vae__conv_forward(const vae__gemm_ctx *g, const vae_layer *l, float *y, const float *x, int n, float *cols)
+/* The same over q images (q, rows, len), image by image. */
+static void vae__bias_grad_images(float *db, const float *dy, int q, int rows, size_t len)
 {
-    int C = l->in_c, OC = l->c, K = C * l->k * l->k, i;
-    size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w;
-    for (i = 0; i < n; i++) {
-        const float *col = x + i * in;
-        float *yi = y + (size_t)i * OC * P;
-        if (!vae__conv_is_1x1(l)) { vae__im2col(cols, col, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w); col = cols; }
-        vae__bias_rows(yi, l->bias, OC, P);
-        vae__gemm(g, 0, 0, OC, (int)P, K, 1.0f, l->weight, K, col, (int)P, 1.0f, yi, (int)P);
+    int j;
+    for (j = 0; j < q; j++) vae__bias_grad_rows(db, dy + (size_t)j * rows * len, rows, len);
+}
+
+/* Conv and convt layers run the GEMMs on q images at once, side by side: the products are
+   q times wider, so packed weights are reused across images and dw sums over q*positions in
+   one product instead of q thin ones. The work space holds, per image, the im2col matrix and
+   the GEMM's other operand in the wide layout (the output (OC, OH*OW) for conv, the input
+   (C, H*W) for convt), and its phase planes. The planner (>>arch) sizes the same expression
+   with overflow checks. */
+static size_t vae__conv_phase(const vae_layer *l)
+{
+    return l->op == VAE_OP_CONV ? vae__phase_floats(l->k, l->stride, l->pad, l->h, l->w)
+                                : vae__phase_floats(l->k, l->stride, l->pad, l->in_h, l->in_w);
+}
+static size_t vae__conv_work(const vae_layer *l)
+{
+    size_t kk = (size_t)l->k * l->k;
+    return (l->op == VAE_OP_CONV ? ((size_t)l->in_c * kk + (size_t)l->c) * ((size_t)l->h * l->w)
+                                 : ((size_t)l->c * kk + (size_t)l->in_c) * ((size_t)l->in_h * l->in_w)) + vae__conv_phase(l);
+}
+
+/* Images per GEMM: as many as the work space holds (at most n), spread evenly over the
+   chunks. It depends on the model's plan and n only, never on the thread count, so the
+   grouping of dw's sum (and with it every bit of the result) does not either. */
+static int vae__conv_chunk(const vae_layer *l, size_t work_floats, int n)
+{
+    size_t per = vae__conv_work(l), cols = l->op == VAE_OP_CONV ? (size_t)l->h * l->w : (size_t)l->in_h * l->in_w;
+    size_t most = per ? work_floats / per : (size_t)n;
+    int chunks;
+    if (cols && most > (size_t)INT_MAX / cols) most = (size_t)INT_MAX / cols;   /* GEMM sizes are int */
+    if (most < 1) most = 1;
+    if (most >= (size_t)n) return n;
+    chunks = (int)(((size_t)n + most - 1) / most);
+    return (n + chunks - 1) / chunks;
+}
+
+/* Image j of q between the batch layout (rows, len) and the wide layout (rows, q*len): the
+   image's rows are columns [j*len, (j+1)*len) of the wide matrix. from_wide adds b[r] to row
+   r when b is not NULL. */
+static void vae__to_wide(float *w, const float *im, int j, int q, int rows, size_t len)
+{
+    int r;
+    for (r = 0; r < rows; r++) memcpy(w + ((size_t)r * q + j) * len, im + (size_t)r * len, sizeof(float) * len);
+}
+static void vae__from_wide(float *im, const float *w, const float *b, int j, int q, int rows, size_t len)
+{
+    int r;
+    size_t t;
+    for (r = 0; r < rows; r++) {
+        const float *s = w + ((size_t)r * q + j) * len;
+        float *d = im + (size_t)r * len;
+        if (b) { const float br = b[r]; for (t = 0; t < len; t++) d[t] = s[t] + br; }
+        else memcpy(d, s, sizeof(float) * len);
     }
 }
 
-/* dw = sum_i dy_i im2col(x_i)^T,  db = sum of dy over images and positions,
-   dx_i = col2im(w^T dy_i). Images are summed in order, so threads never change dw. */
-static void vae__conv_backward(const vae__gemm_ctx *g, const vae_layer *l, float *dx, const float *dy, const float *x,
-                               int n, float *cols, float *dcols)
+/* This thread's contiguous share [*j0, *j1) of m images inside a parallel region (all of them
+   outside one, or without OpenMP). */
+static void vae__share(int m, int *j0, int *j1)
 {
-    int C = l->in_c, OC = l->c, K = C * l->k * l->k, i;
-    size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w;
-    int one = vae__conv_is_1x1(l);
+    int t = 0, nt = 1;
+#ifdef _OPENMP
+    t = omp_get_thread_num(); nt = omp_get_num_threads();
+#endif
+    *j0 = (int)((long long)m * t / nt); *j1 = (int)((long long)m * (t + 1) / nt);
+}
+
+/* The per-image loops of a chunk (im2col, col2im, layout changes) split the images over
+   threads, each thread a contiguous share, when a chunk moves at least this many floats:
+   below it a fork/join costs more than it saves, and on a busy machine each one can cost a
+   scheduler time slice. Each image is one thread's, so results do not depend on threads. */
+#define VAE__PAR_IMAGES ((size_t)1 << 18)
+
+/* Conv2d: y (n, OC, OH, OW), x (n, C, H, W), w (OC, C, k, k), b (OC).
+   Per chunk of q images: cols = [im2col(x_i) ...] (C k k, q OH OW), out = w cols, y_i = out_i + b.
+   A 1x1 conv multiplies each image in place instead, with no copy. */
+static void vae__conv_forward(const vae__gemm_ctx *g, const vae_layer *l, float *y, const float *x, int n,
+                              float *work, size_t work_floats)
+{
+    int C = l->in_c, OC = l->c, K = C * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i;
+    int nth = g->threads > 1 ? g->threads : 1;
+    size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w, T = vae__conv_phase(l);
+    (void)nth;   /* unused without OpenMP */
+    if (vae__conv_is_1x1(l)) {
+        for (i = 0; i < n; i++) {
+            float *yi = y + (size_t)i * OC * P;
+            vae__bias_rows(yi, l->bias, OC, P);
+            vae__gemm(g, 0, 0, OC, (int)P, K, 1.0f, l->weight, K, x + i * in, (int)P, 1.0f, yi, (int)P);
+        }
+        return;
+    }
+    for (i = 0; i < n; i += q) {
+        int m = VAE__MIN(q, n - i);
+        size_t N = (size_t)m * P;
+        float *cols = work, *out = work + (size_t)K * N, *ph = out + (size_t)OC * N;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES)
+#endif
+        {
+            int j0, j1;
+            vae__share(m, &j0, &j1);
+            vae__im2col(cols, N, P, x + (size_t)i * in, in, j0, j1, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w, ph, T);
+        }
+        vae__gemm(g, 0, 0, OC, (int)N, K, 1.0f, l->weight, K, cols, (int)N, 0.0f, out, (int)N);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nth) if (nth > 1 && N * OC >= VAE__PAR_IMAGES)
+#endif
+        {
+            int j0, j1, j;
+            vae__share(m, &j0, &j1);
+            for (j = j0; j < j1; j++) vae__from_wide(y + (size_t)(i + j) * OC * P, out, l->bias, j, m, OC, P);
+        }
+    }
+}
+
+/* dw = sum over chunks of dy_wide cols^T,  db = sum of dy over images and positions,
+   dx_i = col2im((w^T dy_wide)_i). The chunks follow each other in order and each sum's
+   grouping depends on the shapes only, so threads never change dw. */
+static void vae__conv_backward(const vae__gemm_ctx *g, const vae_layer *l, float *dx, const float *dy, const float *x,
+                               int n, float *work, size_t work_floats)
+{
+    int C = l->in_c, OC = l->c, K = C * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i;
+    int nth = g->threads > 1 ? g->threads : 1;
+    size_t in = (size_t)C * l->in_h * l->in_w, P = (size_t)l->h * l->w, T = vae__conv_phase(l);
+    (void)nth;   /* unused without OpenMP */
     if (l->dbias) memset(l->dbias, 0, sizeof(float) * OC);
-    for (i = 0; i < n; i++) {
-        const float *dyi = dy + (size_t)i * OC * P, *col = x + i * in;
-        if (!one) { vae__im2col(cols, col, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w); col = cols; }
-        vae__gemm(g, 0, 1, OC, K, (int)P, 1.0f, dyi, (int)P, col, (int)P, i ? 1.0f : 0.0f, l->dweight, K);
-        if (l->dbias) vae__bias_grad_rows(l->dbias, dyi, OC, P);
-        if (dx) {
-            float *dxi = dx + i * in;
-            if (one) { vae__gemm(g, 1, 0, K, (int)P, OC, 1.0f, l->weight, K, dyi, (int)P, 0.0f, dxi, (int)P); continue; }
-            vae__gemm(g, 1, 0, K, (int)P, OC, 1.0f, l->weight, K, dyi, (int)P, 0.0f, dcols, (int)P);
-            memset(dxi, 0, sizeof(float) * in);
-            vae__col2im(dxi, dcols, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w);
+    if (vae__conv_is_1x1(l)) {
+        for (i = 0; i < n; i++) {
+            const float *dyi = dy + (size_t)i * OC * P;
+            vae__gemm(g, 0, 1, OC, K, (int)P, 1.0f, dyi, (int)P, x + i * in, (int)P, i ? 1.0f : 0.0f, l->dweight, K);
+            if (l->dbias) vae__bias_grad_rows(l->dbias, dyi, OC, P);
+            if (dx) vae__gemm(g, 1, 0, K, (int)P, OC, 1.0f, l->weight, K, dyi, (int)P, 0.0f, dx + i * in, (int)P);
+        }
+        return;
+    }
+    for (i = 0; i < n; i += q) {
+        int m = VAE__MIN(q, n - i);
+        size_t N = (size_t)m * P;
+        float *cols = work, *dyw = work + (size_t)K * N, *ph = dyw + (size_t)OC * N;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES)
+#endif
+        {
+            int j0, j1, j;
+            vae__share(m, &j0, &j1);
+            vae__im2col(cols, N, P, x + (size_t)i * in, in, j0, j1, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w, ph, T);
+            for (j = j0; j < j1; j++) vae__to_wide(dyw, dy + (size_t)(i + j) * OC * P, j, m, OC, P);
+        }
+        vae__gemm(g, 0, 1, OC, K, (int)N, 1.0f, dyw, (int)N, cols, (int)N, i ? 1.0f : 0.0f, l->dweight, K);
+        if (l->dbias) vae__bias_grad_images(l->dbias, dy + (size_t)i * OC * P, m, OC, P);
+        if (!dx) continue;
+        /* dcols = w^T dy_wide, written over cols (no longer needed) */
+        vae__gemm(g, 1, 0, K, (int)N, OC, 1.0f, l->weight, K, dyw, (int)N, 0.0f, cols, (int)N);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES)
+#endif
+        {
+            int j0, j1, j;
+            vae__share(m, &j0, &j1);
+            for (j = j0; j < j1; j++) memset(dx + (size_t)(i + j) * in, 0, sizeof(float) * in);
+            vae__col2im(dx + (size_t)i * in, in, cols, N, P, j0, j1, C, l->in_h, l->in_w, l->k, l->stride, l->pad, l->h, l->w, ph, T);
         }
     }
 }
 
 /* ConvTranspose2d is the adjoint of Conv2d: y (n, OC, OH, OW), x (n, C, H, W), w (C, OC, k, k).
    y_i = col2im(w^T x_i) + b, where the "image" of col2im is the output and its columns run
-   over input positions (a conv with the same k, s, p maps OH x OW back to H x W). */
-static void vae__convt_forward(const vae__gemm_ctx *g, const vae_layer *l, float *y, const float *x, int n, float *cols)
+   over input positions (a conv with the same k, s, p maps OH x OW back to H x W).
+   Per chunk of q images: cols = w^T x_wide (OC k k, q H W), then col2im. */
+static void vae__convt_forward(const vae__gemm_ctx *g, const vae_layer *l, float *y, const float *x, int n,
+                               float *work, size_t work_floats)
 {
-    int C = l->in_c, OC = l->c, K = OC * l->k * l->k, i;
-    size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w;
-    for (i = 0; i < n; i++) {
-        float *yi = y + (size_t)i * OC * P;
-        vae__gemm(g, 1, 0, K, (int)HW, C, 1.0f, l->weight, K, x + (size_t)i * C * HW, (int)HW, 0.0f, cols, (int)HW);
-        vae__bias_rows(yi, l->bias, OC, P);
-        vae__col2im(yi, cols, OC, l->h, l->w, l->k, l->stride, l->pad, l->in_h, l->in_w);
+    int C = l->in_c, OC = l->c, K = OC * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i, j;
+    int nth = g->threads > 1 ? g->threads : 1;
+    size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w, T = vae__conv_phase(l);
+    (void)nth;   /* unused without OpenMP */
+    for (i = 0; i < n; i += q) {
+        int m = VAE__MIN(q, n - i);
+        size_t N = (size_t)m * HW;
+        float *cols = work, *xw = work + (size_t)K * N, *ph = xw + (size_t)C * N;
+        for (j = 0; j < m; j++) vae__to_wide(xw, x + (size_t)(i + j) * C * HW, j, m, C, HW);
+        vae__gemm(g, 1, 0, K, (int)N, C, 1.0f, l->weight, K, xw, (int)N, 0.0f, cols, (int)N);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES)
+#endif
+        {
+            int j0, j1, jj;
+            vae__share(m, &j0, &j1);
+            for (jj = j0; jj < j1; jj++) vae__bias_rows(y + (size_t)(i + jj) * OC * P, l->bias, OC, P);
+            vae__col2im(y + (size_t)i * OC * P, (size_t)OC * P, cols, N, HW, j0, j1, OC, l->h, l->w, l->k, l->stride, l->pad,
+                        l->in_h, l->in_w, ph, T);
+        }
     }
 }
 
-/* dcols_i = im2col(dy_i),  dw = sum_i x_i dcols_i^T,  dx_i = w dcols_i,  db = sum of dy. */
+/* dcols = [im2col(dy_i) ...],  dw = sum over chunks of x_wide dcols^T,  dx_wide = w dcols,
+   db = sum of dy. */
 static void vae__convt_backward(const vae__gemm_ctx *g, const vae_layer *l, float *dx, const float *dy, const float *x,
-                                int n, float *dcols)
+                                int n, float *work, size_t work_floats)
 {
-    int C = l->in_c, OC = l->c, K = OC * l->k * l->k, i;
-    size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w;
+    int C = l->in_c, OC = l->c, K = OC * l->k * l->k, q = vae__conv_chunk(l, work_floats, n), i;
+    int nth = g->threads > 1 ? g->threads : 1;
+    size_t HW = (size_t)l->in_h * l->in_w, P = (size_t)l->h * l->w, T = vae__conv_phase(l);
+    (void)nth;   /* unused without OpenMP */
     if (l->dbias) memset(l->dbias, 0, sizeof(float) * OC);
-    for (i = 0; i < n; i++) {
-        const float *dyi = dy + (size_t)i * OC * P, *xi = x + (size_t)i * C * HW;
-        vae__im2col(dcols, dyi, OC, l->h, l->w, l->k, l->stride, l->pad, l->in_h, l->in_w);
-        vae__gemm(g, 0, 1, C, K, (int)HW, 1.0f, xi, (int)HW, dcols, (int)HW, i ? 1.0f : 0.0f, l->dweight, K);
-        if (l->dbias) vae__bias_grad_rows(l->dbias, dyi, OC, P);
-        if (dx) vae__gemm(g, 0, 0, C, (int)HW, K, 1.0f, l->weight, K, dcols, (int)HW, 0.0f, dx + (size_t)i * C * HW, (int)HW);
+    for (i = 0; i < n; i += q) {
+        int m = VAE__MIN(q, n - i);
+        size_t N = (size_t)m * HW;
+        float *dcols = work, *xw = work + (size_t)K * N, *ph = xw + (size_t)C * N;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nth) if (nth > 1 && N * K >= VAE__PAR_IMAGES)
+#endif
+        {
+            int j0, j1, j;
+            vae__share(m, &j0, &j1);
+            vae__im2col(dcols, N, HW, dy + (size_t)i * OC * P, (size_t)OC * P, j0, j1, OC, l->h, l->w, l->k, l->stride, l->pad,
+                        l->in_h, l->in_w, ph, T);
+            for (j = j0; j < j1; j++) vae__to_wide(xw, x + (size_t)(i + j) * C * HW, j, m, C, HW);
+        }
+        vae__gemm(g, 0, 1, C, K, (int)N, 1.0f, xw, (int)N, dcols, (int)N, i ? 1.0f : 0.0f, l->dweight, K);
+        if (l->dbias) vae__bias_grad_images(l->dbias, dy + (size_t)i * OC * P, m, OC, P);
+        if (!dx) continue;
+        /* dx_wide = w dcols, written over x_wide (no longer needed) */
+        vae__gemm(g, 0, 0, C, (int)N, K, 1.0f, l->weight, K, dcols, (int)N, 0.0f, xw, (int)N);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nth) if (nth > 1 && N * C >= VAE__PAR_IMAGES)
+#endif
+        {
+            int j0, j1, j;
+            vae__share(m, &j0, &j1);
+            for (j = j0; j < j1; j++) vae__from_wide(dx + (size_t)(i + j) * C * HW, xw, NULL, j, m, C, HW);
+        }
     }
+}
+
+/* sum of (x - m)^2 */
+static float vae__row_sqdev(const float *x, size_t n, float m)
+{
+    float a[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    size_t j;
+    int k;
+    for (j = 0; j + 8 <= n; j += 8) for (k = 0; k < 8; k++) { float d = x[j + k] - m; a[k] += d * d; }
+    for (k = 0; j < n; j++, k++) { float d = x[j] - m; a[k] += d * d; }
+    return vae__lanes8(a);
+}
+
+/* sum of dy (x - m) */
+static float vae__row_dotdev(const float *dy, const float *x, size_t n, float m)
+{
+    float a[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    size_t j;
+    int k;
+    for (j = 0; j + 8 <= n; j += 8) for (k = 0; k < 8; k++) a[k] += dy[j + k] * (x[j + k] - m);
+    for (k = 0; j < n; j++, k++) a[k] += dy[j] * (x[j] - m);
+    return vae__lanes8(a);
+}
+
+/* y = (x - m) s + b, and dx = a dy - b (x - m) - d: batchnorm's elementwise passes. */
+static void vae__row_affine(float *VAE__RESTRICT y, const float *VAE__RESTRICT x, size_t n, float m, float s, float b)
+{
+    size_t j;
+    int k;
+    for (j = 0; j + 8 <= n; j += 8) for (k = 0; k < 8; k++) y[j + k] = (x[j + k] - m) * s + b;
+    for (; j < n; j++) y[j] = (x[j] - m) * s + b;
+}
+static void vae__row_bn_dx(float *VAE__RESTRICT dx, const float *VAE__RESTRICT dy, const float *VAE__RESTRICT x, size_t n,
+                           float m, float a, float b, float d)
+{
+    size_t j;
+    int k;
+    for (j = 0; j + 8 <= n; j += 8) for (k = 0; k < 8; k++) dx[j + k] = a * dy[j + k] - b * (x[j + k] - m) - d;
+    for (; j < n; j++) dx[j] = a * dy[j] - b * (x[j] - m) - d;
 }
 
 /* BatchNorm2d as PyTorch defines it, over (n, C, h*w): in training the batch's mean and
    biased variance normalise, and the running statistics move by `momentum` towards the batch
-   mean and the unbiased variance; in eval the running statistics normalise. Sums are in
-   double and in a fixed order. state: running mean, running var, batch mean, batch 1/std. */
-static void vae__bn_forward(const vae_layer *l, float *y, const float *x, int n, int train)
+   mean and the unbiased variance; in eval the running statistics normalise. Sums run per row
+   (one image's channel) in float lanes (vae__row_sum), rows added in double in order.
+   Channels are split over threads. state: running mean, running var, batch mean, batch 1/std. */
+static void vae__bn_forward(const vae_layer *l, float *y, const float *x, int n, int train, int threads)
 {
-    int C = l->c, c, i;
-    size_t HW = (size_t)l->h * l->w, j, cnt = (size_t)n * HW;
+    int C = l->c, c;
+    size_t HW = (size_t)l->h * l->w, cnt = (size_t)n * HW;
     float *rm = l->state, *rv = rm + C, *bm = rv + C, *bi = bm + C;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads > 1 ? threads : 1) if (threads > 1 && cnt * C >= VAE__PAR_MIN) schedule(static)
+#endif
     for (c = 0; c < C; c++) {
-        float mean, inv, g = l->weight[c], b = l->bias[c];
+        float mean, inv, sc, b = l->bias[c];
+        int i;
         if (train) {
             double s = 0, v = 0;
-            for (i = 0; i < n; i++) for (j = 0; j < HW; j++) s += x[((size_t)i * C + c) * HW + j];
-            s /= (double)cnt;
-            for (i = 0; i < n; i++) for (j = 0; j < HW; j++) { double d = x[((size_t)i * C + c) * HW + j] - s; v += d * d; }
-            mean = (float)s; inv = (float)(1.0 / sqrt(v / (double)cnt + l->eps));
+            for (i = 0; i < n; i++) s += vae__row_sum(x + ((size_t)i * C + c) * HW, HW);
+            mean = (float)(s / (double)cnt);
+            for (i = 0; i < n; i++) v += vae__row_sqdev(x + ((size_t)i * C + c) * HW, HW, mean);
+            inv = (float)(1.0 / sqrt(v / (double)cnt + l->eps));
             bm[c] = mean; bi[c] = inv;
             rm[c] = (1.0f - l->momentum) * rm[c] + l->momentum * mean;
             rv[c] = (1.0f - l->momentum) * rv[c] + l->momentum * (float)(cnt > 1 ? v / (double)(cnt - 1) : v);
         } else {
             mean = rm[c]; inv = (float)(1.0 / sqrt((double)rv[c] + l->eps));
         }
-        for (i = 0; i < n; i++) {
-            const float *xc = x + ((size_t)i * C + c) * HW;
-            float *yc = y + ((size_t)i * C + c) * HW;
-            for (j = 0; j < HW; j++) yc[j] = (xc[j] - mean) * inv * g + b;
-        }
+        sc = inv * l->weight[c];
+        for (i = 0; i < n; i++) vae__row_affine(y + ((size_t)i * C + c) * HW, x + ((size_t)i * C + c) * HW, HW, mean, sc, b);
     }
+#ifndef _OPENMP
+    (void)threads;
+#endif
 }
 
 /* With xhat = (x - mean) / std: dbeta = sum dy, dgamma = sum dy xhat,
    dx = gamma / std / N (N dy - dbeta - xhat dgamma). */
-static void vae__bn_backward(const vae_layer *l, float *dx, const float *dy, const float *x, int n)
+static void vae__bn_backward(const vae_layer *l, float *dx, const float *dy, const float *x, int n, int threads)
 {
-    int C = l->c, c, i;
-    size_t HW = (size_t)l->h * l->w, j, cnt = (size_t)n * HW;
+    int C = l->c, c;
+    size_t HW = (size_t)l->h * l->w, cnt = (size_t)n * HW;
     const float *bm = l->state + 2 * C, *bi = bm + C;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads > 1 ? threads : 1) if (threads > 1 && cnt * C >= VAE__PAR_MIN) schedule(static)
+#endif
     for (c = 0; c < C; c++) {
+        const float m = bm[c], inv = bi[c];
         double sdy = 0, sdyx = 0;
-        float k;
-        for (i = 0; i < n; i++)
-            for (j = 0; j < HW; j++) {
-                size_t q = ((size_t)i * C + c) * HW + j;
-                sdy += dy[q]; sdyx += (double)dy[q] * ((x[q] - bm[c]) * bi[c]);
-            }
+        float k, a, b, d;
+        int i;
+        for (i = 0; i < n; i++) {
+            const float *dyc = dy + ((size_t)i * C + c) * HW;
+            sdy += vae__row_sum(dyc, HW);
+            sdyx += vae__row_dotdev(dyc, x + ((size_t)i * C + c) * HW, HW, m);
+        }
+        sdyx *= inv;
         l->dbias[c] = (float)sdy; l->dweight[c] = (float)sdyx;
         if (!dx) continue;
-        k = l->weight[c] * bi[c] / (float)cnt;
+        /* dx = a dy - b (x - mean) - d */
+        k = l->weight[c] * inv / (float)cnt;
+        a = k * (float)cnt; b = k * (float)sdyx * inv; d = k * (float)sdy;
         for (i = 0; i < n; i++)
-            for (j = 0; j < HW; j++) {
-                size_t q = ((size_t)i * C + c) * HW + j;
-                float xh = (x[q] - bm[c]) * bi[c];
-                dx[q] = k * ((float)cnt * dy[q] - (float)sdy - xh * (float)sdyx);
-            }
+            vae__row_bn_dx(dx + ((size_t)i * C + c) * HW, dy + ((size_t)i * C + c) * HW, x + ((size_t)i * C + c) * HW, HW, m, a, b, d);
     }
+#ifndef _OPENMP
+    (void)threads;
+#endif
 }
 
 /* BatchNorm in eval mode (frozen statistics): y = (x - running mean) * inv * gamma + beta with
@@ -3582,9 +4006,18 @@ static void vae__add_backward(const vae__gemm_ctx *g, const vae_layer *l, float 
 static void vae__act_forward(vae_op op, float alpha, float *VAE__RESTRICT y, const float *VAE__RESTRICT x, size_t count)
 {
     size_t i;
+    int k;
     switch (op) {
-    case VAE_OP_RELU:       for (i = 0; i < count; i++) y[i] = x[i] > 0 ? x[i] : 0.0f; break;
-    case VAE_OP_LEAKY_RELU: for (i = 0; i < count; i++) y[i] = x[i] > 0 ? x[i] : alpha * x[i]; break;
+    /* (Leaky) ReLU in 8-wide blocks, the shape gcc vectorises at -O2 into compare + mask: a
+       plain loop stays scalar there, with a branch per element mispredicted on signed data. */
+    case VAE_OP_RELU:
+        for (i = 0; i + 8 <= count; i += 8) for (k = 0; k < 8; k++) { float v = x[i + k]; y[i + k] = v > 0 ? v : 0.0f; }
+        for (; i < count; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;
+        break;
+    case VAE_OP_LEAKY_RELU:
+        for (i = 0; i + 8 <= count; i += 8) for (k = 0; k < 8; k++) { float v = x[i + k]; y[i + k] = v > 0 ? v : alpha * v; }
+        for (; i < count; i++) y[i] = x[i] > 0 ? x[i] : alpha * x[i];
+        break;
     case VAE_OP_SIGMOID:    vae__sigmoid_forward(y, x, count); break;
     case VAE_OP_TANH:       vae__tanh_forward(y, x, count); break;
     case VAE_OP_SILU:       vae__silu_forward(y, x, count); break;
@@ -3596,9 +4029,16 @@ static void vae__act_backward(vae_op op, float alpha, float *VAE__RESTRICT dx, c
                               const float *VAE__RESTRICT x, const float *VAE__RESTRICT y, size_t count)
 {
     size_t i;
+    int k;
     switch (op) {
-    case VAE_OP_RELU:       for (i = 0; i < count; i++) dx[i] = x[i] > 0 ? dy[i] : 0.0f; break;
-    case VAE_OP_LEAKY_RELU: for (i = 0; i < count; i++) dx[i] = x[i] > 0 ? dy[i] : alpha * dy[i]; break;
+    case VAE_OP_RELU:
+        for (i = 0; i + 8 <= count; i += 8) for (k = 0; k < 8; k++) { float d = dy[i + k]; dx[i + k] = x[i + k] > 0 ? d : 0.0f; }
+        for (; i < count; i++) dx[i] = x[i] > 0 ? dy[i] : 0.0f;
+        break;
+    case VAE_OP_LEAKY_RELU:
+        for (i = 0; i + 8 <= count; i += 8) for (k = 0; k < 8; k++) { float d = dy[i + k]; dx[i + k] = x[i + k] > 0 ? d : alpha * d; }
+        for (; i < count; i++) dx[i] = x[i] > 0 ? dy[i] : alpha * dy[i];
+        break;
     case VAE_OP_SIGMOID:    for (i = 0; i < count; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]); break;
     case VAE_OP_TANH:       for (i = 0; i < count; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]); break;
     case VAE_OP_SILU:
@@ -3683,8 +4123,8 @@ static void vae__forward(vae_model *m, int from, int to, int n, vae_rng *rng, in
         case VAE_OP_LINEAR: case VAE_OP_MULV:
             vae__linear_forward(&g, l->y, p->y, l->weight, l->bias, n, (int)vae__layer_size(p), l->c);
             break;
-        case VAE_OP_CONV:  vae__conv_forward(&g, l, l->y, p->y, n, m->cols); break;
-        case VAE_OP_BATCHNORM: vae__bn_forward(l, l->y, p->y, n, train); break;
+        case VAE_OP_CONV:  vae__conv_forward(&g, l, l->y, p->y, n, m->cols, m->cols_floats); break;
+        case VAE_OP_BATCHNORM: vae__bn_forward(l, l->y, p->y, n, train, g.threads); break;
         case VAE_OP_GROUPNORM: vae__gn_forward(l, l->y, p->y, n); break;
         case VAE_OP_MAXPOOL: vae__maxpool_forward(l, l->y, p->y, n); break;
         case VAE_OP_UPSAMPLE: vae__upsample_forward(l, l->y, p->y, n); break;
@@ -3693,7 +4133,7 @@ static void vae__forward(vae_model *m, int from, int to, int n, vae_rng *rng, in
             vae__add_forward(&g, l, l->y, p->y, sk->y, n, sk->c);
             break;
         }
-        case VAE_OP_CONVT: vae__convt_forward(&g, l, l->y, p->y, n, m->cols); break;
+        case VAE_OP_CONVT: vae__convt_forward(&g, l, l->y, p->y, n, m->cols, m->cols_floats); break;
         case VAE_OP_SAMPLE:
             vae__sample_forward(l->y, l->aux, p->y, n, (int)vae__layer_size(l), l->alpha, rng, m->noise);
             break;
@@ -3718,10 +4158,10 @@ static void vae__backward(vae_model *m, int start, int n, float kl_w)
         case VAE_OP_LINEAR: case VAE_OP_MULV:
             vae__linear_backward(&g, dx, l->dweight, l->dbias, l->dy, p->y, l->weight, n, (int)vae__layer_size(p), l->c);
             break;
-        case VAE_OP_CONV:  vae__conv_backward(&g, l, dx, l->dy, p->y, n, m->cols, m->dcols); break;
+        case VAE_OP_CONV:  vae__conv_backward(&g, l, dx, l->dy, p->y, n, m->cols, m->cols_floats); break;
         case VAE_OP_BATCHNORM:
             if (m->cfg.frozen_stats) vae__bn_backward_frozen(l, dx, l->dy, p->y, n);
-            else vae__bn_backward(l, dx, l->dy, p->y, n);
+            else vae__bn_backward(l, dx, l->dy, p->y, n, g.threads);
             break;
         case VAE_OP_GROUPNORM: vae__gn_backward(l, dx, l->dy, p->y, n); break;
         case VAE_OP_MAXPOOL: if (dx) vae__maxpool_backward(l, dx, l->dy, p->y, n); break;
@@ -3734,7 +4174,7 @@ static void vae__backward(vae_model *m, int start, int n, float kl_w)
         case VAE_OP_SKIP:   /* the branch is done: add the gradient its add left in aux */
             if (l->dy) { size_t j, cnt = (size_t)n * vae__layer_size(l); for (j = 0; j < cnt; j++) l->dy[j] += l->aux[j]; }
             break;
-        case VAE_OP_CONVT: vae__convt_backward(&g, l, dx, l->dy, p->y, n, m->dcols); break;
+        case VAE_OP_CONVT: vae__convt_backward(&g, l, dx, l->dy, p->y, n, m->cols, m->cols_floats); break;
         case VAE_OP_SAMPLE:
             if (dx) vae__sample_backward(dx, l->dy, p->y, l->aux, n, (int)vae__layer_size(l), l->alpha, m->cfg.logvar_clamp, kl_w);
             break;

@@ -394,47 +394,49 @@ static void ref_convt(double *y, const float *x, const float *w, const float *b,
    differences of sum(dy * y), for conv and convt over several kernel/stride/padding sets. */
 static void test_conv_layers(void)
 {
-    static const int cfg[][6] = { /* C, H, OC, k, s, p */
-        { 3, 7, 4, 3, 1, 1 }, { 2, 8, 3, 3, 2, 1 }, { 3, 5, 2, 1, 1, 0 }, { 2, 9, 3, 4, 2, 1 }, { 1, 6, 2, 5, 1, 2 } };
+    static const int cfg[][7] = { /* C, H, OC, k, s, p, W */
+        { 3, 7, 4, 3, 1, 1, 7 }, { 2, 8, 3, 3, 2, 1, 8 }, { 3, 5, 2, 1, 1, 0, 5 }, { 2, 9, 3, 4, 2, 1, 9 }, { 1, 6, 2, 5, 1, 2, 6 },
+        /* non-square, stride 3, a 1x1 with stride 2, kernel = stride, padding beyond the kernel */
+        { 2, 9, 3, 3, 2, 1, 6 }, { 2, 10, 2, 3, 3, 2, 11 }, { 3, 7, 2, 1, 2, 0, 6 }, { 2, 8, 3, 2, 2, 0, 6 }, { 1, 5, 2, 2, 1, 2, 4 } };
     int t, tr, opad;
     for (tr = 0; tr < 2; tr++)
     for (t = 0; t < (int)(sizeof cfg / sizeof cfg[0]); t++)
     for (opad = 0; opad < (tr ? 2 : 1); opad++) {
-        int C = cfg[t][0], H = cfg[t][1], OC = cfg[t][2], k = cfg[t][3], s = cfg[t][4], p = cfg[t][5];
+        int C = cfg[t][0], H = cfg[t][1], OC = cfg[t][2], k = cfg[t][3], s = cfg[t][4], p = cfg[t][5], W = cfg[t][6];
         char arch[256];
         vae_model m;
         vae_config c = vae_config_default();
         vae_layer *l;
-        int n = 2, OH, OW, i, j, nin, nout;
+        int n = 3, OH, OW, i, j, nin, nout;
         float *x, *dy, *dx;
         double *ref, worst = 0, fd_worst = 0;
         vae__gemm_ctx g = { 1, NULL, 0, -1 };
         if (opad >= s) continue;
         /* a model just to own the layer and its buffers */
         snprintf(arch, sizeof arch, "input(%d,%d,%d) %s(%d,%d,%d,%d%s) flatten linear(2) sample linear(%d) reshape(1,%d,1) sigmoid",
-                 C, H, H, tr ? "convt" : "conv", OC, k, s, p, tr ? (opad ? ",op=1" : ",op=0") : "", H, H);
+                 C, H, W, tr ? "convt" : "conv", OC, k, s, p, tr ? (opad ? ",op=1" : ",op=0") : "", H, H);
         c.batch = n; c.loss = VAE_LOSS_BCE;
         if (vae_model_init(&m, arch, &c, 0) != VAE_OK) {
             /* the decoder shape is a placeholder; only the layer matters */
             snprintf(arch, sizeof arch, "input(%d,%d,%d) %s(%d,%d,%d,%d%s) flatten linear(2) sample linear(%d) reshape(%d,%d,%d) sigmoid",
-                     C, H, H, tr ? "convt" : "conv", OC, k, s, p, tr ? (opad ? ",op=1" : ",op=0") : "", C * H * H, C, H, H);
+                     C, H, W, tr ? "convt" : "conv", OC, k, s, p, tr ? (opad ? ",op=1" : ",op=0") : "", C * H * W, C, H, W);
             if (vae_model_init(&m, arch, &c, 0) != VAE_OK) { CHECK(0, "init %s: %s", arch, m.error); continue; }
         }
         l = &m.layers[1];
         OH = l->h; OW = l->w;
-        nin = C * H * H; nout = OC * OH * OW;
+        nin = C * H * W; nout = OC * OH * OW;
         x = (float *)malloc(sizeof(float) * n * nin); dx = (float *)malloc(sizeof(float) * n * nin);
         dy = (float *)malloc(sizeof(float) * n * nout); ref = (double *)malloc(sizeof(double) * nout);
         fill_uniform(x, (size_t)n * nin, -1, 1, 100 + t); fill_uniform(dy, (size_t)n * nout, -1, 1, 200 + t);
         fill_uniform(l->weight, l->nparams, -1, 1, 300 + t);    /* weight then bias, contiguous */
-        if (tr) vae__convt_forward(&g, l, l->y, x, n, m.cols); else vae__conv_forward(&g, l, l->y, x, n, m.cols);
+        if (tr) vae__convt_forward(&g, l, l->y, x, n, m.cols, m.cols_floats); else vae__conv_forward(&g, l, l->y, x, n, m.cols, m.cols_floats);
         for (i = 0; i < n; i++) {
-            if (tr) ref_convt(ref, x + i * nin, l->weight, l->bias, C, H, H, OC, k, s, p, OH, OW);
-            else ref_conv(ref, x + i * nin, l->weight, l->bias, C, H, H, OC, k, s, p, OH, OW);
+            if (tr) ref_convt(ref, x + i * nin, l->weight, l->bias, C, H, W, OC, k, s, p, OH, OW);
+            else ref_conv(ref, x + i * nin, l->weight, l->bias, C, H, W, OC, k, s, p, OH, OW);
             for (j = 0; j < nout; j++) worst = fmax(worst, fabs(ref[j] - l->y[i * nout + j]));
         }
         CHECK(worst < 1e-4, "%s C%d H%d OC%d k%d s%d p%d op%d: forward off by %g", tr ? "convt" : "conv", C, H, OC, k, s, p, opad, worst);
-        if (tr) vae__convt_backward(&g, l, dx, dy, x, n, m.dcols); else vae__conv_backward(&g, l, dx, dy, x, n, m.cols, m.dcols);
+        if (tr) vae__convt_backward(&g, l, dx, dy, x, n, m.cols, m.cols_floats); else vae__conv_backward(&g, l, dx, dy, x, n, m.cols, m.cols_floats);
         /* d/dtheta of sum(dy * y): y is linear in each of w, b and x, so a central difference
            with h = 0.5 is exact up to float rounding */
         {
@@ -450,7 +452,7 @@ static void test_conv_layers(void)
                     for (sgn = 0; sgn < 2; sgn++) {
                         double tot = 0;
                         vars[v][q] = keep + (sgn ? -0.5f : 0.5f);
-                        if (tr) vae__convt_forward(&g, l, l->y, x, n, m.cols); else vae__conv_forward(&g, l, l->y, x, n, m.cols);
+                        if (tr) vae__convt_forward(&g, l, l->y, x, n, m.cols, m.cols_floats); else vae__conv_forward(&g, l, l->y, x, n, m.cols, m.cols_floats);
                         for (j = 0; j < n * nout; j++) tot += (double)dy[j] * l->y[j];
                         f[sgn] = tot;
                     }
@@ -460,6 +462,28 @@ static void test_conv_layers(void)
             }
         }
         CHECK(fd_worst < 1e-4, "%s C%d H%d OC%d k%d s%d p%d op%d: gradient off by %g", tr ? "convt" : "conv", C, H, OC, k, s, p, opad, fd_worst);
+        /* the GEMMs take several images side by side when the work space holds them: with room
+           for one image at a time, and for two (chunks of 2 + 1), the results must agree */
+        {
+            size_t per = vae__conv_work(l), np = l->nparams, cap;
+            float *y0 = (float *)malloc(sizeof(float) * n * nout), *g0 = (float *)malloc(sizeof(float) * np);
+            float *dx0 = (float *)malloc(sizeof(float) * n * nin);
+            double cw = 0;
+            CHECK(m.cols_floats >= per * n && vae__conv_chunk(l, m.cols_floats, n) == n, "work space holds the batch");
+            if (tr) { vae__convt_forward(&g, l, l->y, x, n, m.cols, m.cols_floats); vae__convt_backward(&g, l, dx, dy, x, n, m.cols, m.cols_floats); }
+            else { vae__conv_forward(&g, l, l->y, x, n, m.cols, m.cols_floats); vae__conv_backward(&g, l, dx, dy, x, n, m.cols, m.cols_floats); }
+            memcpy(y0, l->y, sizeof(float) * n * nout); memcpy(g0, l->dweight, sizeof(float) * np); memcpy(dx0, dx, sizeof(float) * n * nin);
+            for (cap = per; cap <= 2 * per; cap += per) {
+                CHECK(vae__conv_chunk(l, cap, n) == (int)(cap / per), "chunk of %d images", (int)(cap / per));
+                if (tr) { vae__convt_forward(&g, l, l->y, x, n, m.cols, cap); vae__convt_backward(&g, l, dx, dy, x, n, m.cols, cap); }
+                else { vae__conv_forward(&g, l, l->y, x, n, m.cols, cap); vae__conv_backward(&g, l, dx, dy, x, n, m.cols, cap); }
+                for (j = 0; j < n * nout; j++) cw = fmax(cw, fabs(l->y[j] - y0[j]) / fmax(1.0, fabs(y0[j])));
+                for (j = 0; j < (int)np; j++) cw = fmax(cw, fabs(l->dweight[j] - g0[j]) / fmax(1.0, fabs(g0[j])));
+                for (j = 0; j < n * nin; j++) cw = fmax(cw, fabs(dx[j] - dx0[j]) / fmax(1.0, fabs(dx0[j])));
+            }
+            CHECK(cw < 1e-5, "%s C%d H%d OC%d k%d s%d p%d op%d: image-at-a-time vs chunked GEMMs differ by %g", tr ? "convt" : "conv", C, H, OC, k, s, p, opad, cw);
+            free(y0); free(g0); free(dx0);
+        }
         free(x); free(dx); free(dy); free(ref);
         vae_model_free(&m);
     }
@@ -601,6 +625,17 @@ static void test_threads_bit_identical(void)
     for (s = 0; s < 3; s++) { vae_model_train_step(&a, x, 64, NULL); vae_model_train_step(&b, x, 64, NULL); }
     CHECK(memcmp(a.params, b.params, sizeof(float) * a.nparams) == 0, "1 and 2 threads give different weights");
     CHECK(memcmp(a.opt_v, b.opt_v, sizeof(float) * a.nparams) == 0, "1 and 2 threads give different moments");
+    vae_model_free(&a); vae_model_free(&b);
+    /* the conv path too (seed 002's preset: conv, convt, batchnorm), with a batch that splits
+       the GEMMs and the work unevenly */
+    vae_config_preset(&c, "conv");
+    vae_arch_preset(arch, sizeof arch, "conv", 1, 32, 32, 0, 0);
+    c.batch = 7;
+    c.threads = 1; CHECK(vae_model_init(&a, arch, &c, 0) == VAE_OK, "init %s", a.error);
+    c.threads = 2; CHECK(vae_model_init(&b, arch, &c, 0) == VAE_OK, "init %s", b.error);
+    for (s = 0; s < 2; s++) { vae_model_train_step(&a, x, 7, NULL); vae_model_train_step(&b, x, 7, NULL); }
+    CHECK(memcmp(a.params, b.params, sizeof(float) * a.nparams) == 0, "conv: 1 and 2 threads give different weights");
+    CHECK(memcmp(a.state, b.state, sizeof(float) * a.nstate) == 0, "conv: 1 and 2 threads give different batchnorm statistics");
     vae_model_free(&a); vae_model_free(&b);
 }
 
@@ -1005,7 +1040,7 @@ static void test_batchnorm(void)
     l = &m.layers[1];
     fill_uniform(x, sizeof x / 4, -2, 3, 81); fill_uniform(dy, sizeof dy / 4, -1, 1, 82);
     fill_uniform(l->weight, 2 * C, 0.5f, 1.5f, 83);
-    vae__bn_forward(l, l->y, x, N, 1);
+    vae__bn_forward(l, l->y, x, N, 1, 1);
     /* running statistics after one step from (0, 1): momentum 0.1, unbiased variance */
     for (ch = 0; ch < C; ch++) {
         double s = 0, q = 0;
@@ -1021,7 +1056,7 @@ static void test_batchnorm(void)
     }
     CHECK(stat < 1e-5, "batch statistics and running statistics off by %g", stat);
     /* gradients in training mode against central differences of sum(dy * y) */
-    vae__bn_backward(l, dx, dy, x, N);
+    vae__bn_backward(l, dx, dy, x, N, 1);
     for (v = 0; v < 2; v++) {
         float *var = v ? l->weight : x, *grad = v ? l->dweight : dx;
         int cnt = v ? 2 * C : N * C * HW;
@@ -1032,7 +1067,7 @@ static void test_batchnorm(void)
             for (sgn = 0; sgn < 2; sgn++) {
                 double tot = 0;
                 var[i] = keep + (sgn ? -h : h);
-                vae__bn_forward(l, y2, x, N, 1);
+                vae__bn_forward(l, y2, x, N, 1, 1);
                 for (j = 0; j < N * C * HW; j++) tot += (double)dy[j] * y2[j];
                 f[sgn] = tot;
             }
@@ -1042,7 +1077,7 @@ static void test_batchnorm(void)
     }
     CHECK(worst < 2e-3, "batchnorm training-mode gradient off by %g", worst);
     /* eval mode normalises with the running statistics */
-    vae__bn_forward(l, y2, x, N, 0);
+    vae__bn_forward(l, y2, x, N, 0, 1);
     worst = 0;
     for (ch = 0; ch < C; ch++)
         for (i = 0; i < N; i++) for (j = 0; j < HW; j++) {
@@ -1086,7 +1121,7 @@ static void test_batchnorm_frozen(void)
             for (sgn = 0; sgn < 2; sgn++) {
                 double tot = 0;
                 var[i] = keep + (sgn ? -h : h);
-                vae__bn_forward(l, y2, x, N, 0);
+                vae__bn_forward(l, y2, x, N, 0, 1);
                 for (j = 0; j < N * C * HW; j++) tot += (double)dy[j] * y2[j];
                 f[sgn] = tot;
             }
