@@ -1025,6 +1025,36 @@ static void test_ckpt_atomic(void)
 
 /* ---------------------------------------------------------------- batchnorm, presets */
 
+/* The largest gap between batchnorm's gradients (dx, then dgamma and dbeta, already computed)
+   and central differences of sum(dy * y) over x and the affine parameters, with the forward in
+   training (batch statistics) or eval mode. */
+static double bn_fd_worst(vae_layer *l, float *x, const float *dy, const float *dx, int n, int train)
+{
+    int cnt_x = n * l->c * l->h * l->w, v, i, j, sgn;
+    float *y2 = (float *)malloc(sizeof(float) * cnt_x);
+    double worst = 0;
+    for (v = 0; v < 2; v++) {
+        float *var = v ? l->weight : x;
+        const float *grad = v ? l->dweight : dx;
+        int cnt = v ? 2 * l->c : cnt_x;
+        for (i = 0; i < cnt; i++) {
+            float keep = var[i], h = 1e-2f;
+            double f[2];
+            for (sgn = 0; sgn < 2; sgn++) {
+                double tot = 0;
+                var[i] = keep + (sgn ? -h : h);
+                vae__bn_forward(l, y2, x, n, train, 1);
+                for (j = 0; j < cnt_x; j++) tot += (double)dy[j] * y2[j];
+                f[sgn] = tot;
+            }
+            var[i] = keep;
+            worst = fmax(worst, fabs((f[0] - f[1]) / (2 * h) - grad[i]));
+        }
+    }
+    free(y2);
+    return worst;
+}
+
 static void test_batchnorm(void)
 {
     enum { N = 3, C = 2, HW = 5 };
@@ -1033,7 +1063,7 @@ static void test_batchnorm(void)
     vae_layer *l;
     float x[N * C * HW], dy[N * C * HW], dx[N * C * HW], y2[N * C * HW];
     double worst = 0, stat = 0;
-    int ch, i, j, v;
+    int ch, i, j;
     c.batch = N;
     CHECK(vae_model_init(&m, "input(2,5,1) batchnorm:bn flatten linear(2) sample linear(10) reshape(2,5,1) sigmoid", &c, 0) == VAE_OK, "init %s", m.error);
     if (!m.layers) return;
@@ -1057,24 +1087,7 @@ static void test_batchnorm(void)
     CHECK(stat < 1e-5, "batch statistics and running statistics off by %g", stat);
     /* gradients in training mode against central differences of sum(dy * y) */
     vae__bn_backward(l, dx, dy, x, N, 1);
-    for (v = 0; v < 2; v++) {
-        float *var = v ? l->weight : x, *grad = v ? l->dweight : dx;
-        int cnt = v ? 2 * C : N * C * HW;
-        for (i = 0; i < cnt; i++) {
-            float keep = var[i], h = 1e-2f;
-            double f[2];
-            int sgn;
-            for (sgn = 0; sgn < 2; sgn++) {
-                double tot = 0;
-                var[i] = keep + (sgn ? -h : h);
-                vae__bn_forward(l, y2, x, N, 1, 1);
-                for (j = 0; j < N * C * HW; j++) tot += (double)dy[j] * y2[j];
-                f[sgn] = tot;
-            }
-            var[i] = keep;
-            worst = fmax(worst, fabs((f[0] - f[1]) / (2 * h) - grad[i]));
-        }
-    }
+    worst = bn_fd_worst(l, x, dy, dx, N, 1);
     CHECK(worst < 2e-3, "batchnorm training-mode gradient off by %g", worst);
     /* eval mode normalises with the running statistics */
     vae__bn_forward(l, y2, x, N, 0, 1);
@@ -1100,9 +1113,9 @@ static void test_batchnorm_frozen(void)
     vae_config c = vae_config_default();
     vae_model m, b;
     vae_layer *l;
-    float x[N * C * HW], dy[N * C * HW], dx[N * C * HW], y2[N * C * HW], keep_state[4 * C], before[2 * C];
+    float x[N * C * HW], dy[N * C * HW], dx[N * C * HW], keep_state[4 * C], before[2 * C];
     double worst = 0;
-    int i, j, v, k;
+    int i, j, k;
     c.batch = N;
     CHECK(vae_model_init(&m, arch, &c, 0) == VAE_OK, "init %s", m.error);
     if (!m.layers) return;
@@ -1111,24 +1124,7 @@ static void test_batchnorm_frozen(void)
     fill_uniform(l->weight, 2 * C, 0.5f, 1.5f, 93);
     fill_uniform(l->state, C, -1, 1, 94); fill_uniform(l->state + C, C, 0.2f, 3, 95);
     vae__bn_backward_frozen(l, dx, dy, x, N);
-    for (v = 0; v < 2; v++) {
-        float *var = v ? l->weight : x, *grad = v ? l->dweight : dx;
-        int cnt = v ? 2 * C : N * C * HW;
-        for (i = 0; i < cnt; i++) {
-            float keep = var[i], h = 1e-2f;
-            double f[2];
-            int sgn;
-            for (sgn = 0; sgn < 2; sgn++) {
-                double tot = 0;
-                var[i] = keep + (sgn ? -h : h);
-                vae__bn_forward(l, y2, x, N, 0, 1);
-                for (j = 0; j < N * C * HW; j++) tot += (double)dy[j] * y2[j];
-                f[sgn] = tot;
-            }
-            var[i] = keep;
-            worst = fmax(worst, fabs((f[0] - f[1]) / (2 * h) - grad[i]));
-        }
-    }
+    worst = bn_fd_worst(l, x, dy, dx, N, 0);
     CHECK(worst < 2e-3, "batchnorm frozen-statistics gradient off by %g", worst);
     /* dx closed form: dy * gamma / sqrt(running var + eps) */
     worst = 0;
