@@ -4211,17 +4211,19 @@ static int vae__loss(vae_model *m, const float *x, int n, float beta, vae_stats 
                                 grad ? lg->dy + (size_t)i * D : NULL, (size_t)D, rscale);
             start = m->nlayers - 2;
         } else {
-            /* a one-channel output is compared with every input channel, as PyTorch's
+            /* the output is compared with each block of O target values: the whole image,
+               or, for a one-channel output, every input channel in turn, as PyTorch's
                broadcasting mse_loss does (seed 004) */
-            int O = m->out_size;
+            int O = m->out_size, b;
             const float *y = last->y + (size_t)i * O;
             float *dy = grad ? last->dy + (size_t)i * O : NULL;
-            if (dy && O != D) memset(dy, 0, sizeof(float) * O);
-            for (j = 0; j < D; j++) {
-                float d = y[j % O] - t[j];
-                r += (double)(d * d);
-                if (dy) { if (O == D) dy[j] = 2.0f * d * rscale; else dy[j % O] += 2.0f * d * rscale; }
-            }
+            if (dy) memset(dy, 0, sizeof(float) * O);
+            for (b = 0; b < D; b += O)
+                for (j = 0; j < O; j++) {
+                    float d = y[j] - t[b + j];
+                    r += (double)(d * d);
+                    if (dy) dy[j] += 2.0f * d * rscale;
+                }
         }
         for (j = 0; j < L; j++) {
             float v = lv[j];
