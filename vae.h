@@ -3222,12 +3222,12 @@ static void vae__linear_forward(const vae__gemm_ctx *g, float *y, const float *x
 }
 
 /* dw (out,in) = dy^T x,  db (out) = sum over the batch of dy,  dx (n,in) = dy w (dx may be NULL) */
-static void vae__linear_backward(const vae__gemm_ctx *g, float *dx, float *dw, float *db, const float *dy,
-                                 const float *x, const float *w, int n, int in, int out)
+static void vae__linear_backward(const vae__gemm_ctx *g, float *dx, float *dw, float *VAE__RESTRICT db,
+                                 const float *VAE__RESTRICT dy, const float *x, const float *w, int n, int in, int out)
 {
     int i, o;
     vae__gemm(g, 1, 0, out, in, n, 1.0f, dy, out, x, in, 0.0f, dw, in);
-    if (db) {
+    if (db) {   /* restrict: db and dy never overlap, so the sums vectorise across o */
         for (o = 0; o < out; o++) db[o] = 0;
         for (i = 0; i < n; i++)
             for (o = 0; o < out; o++) db[o] += dy[(size_t)i * out + o];
@@ -4245,6 +4245,54 @@ static int vae__loss(vae_model *m, const float *x, int n, float beta, vae_stats 
    The arithmetic follows PyTorch 1.13's single-tensor CPU path step for step, so the two
    libraries agree to float rounding: scalars in double, tensor math in float. */
 
+/* The passes over the parameter block (gradient norm, clipping, update) cut it into
+   VAE__OPT_SLICES fixed slices at multiples of 16 floats and split the slices over threads.
+   The updates are elementwise and the norm adds the slices' sums in slice order, so no result
+   depends on the thread count. Below VAE__PAR_MIN floats per thread a fork costs more. */
+#define VAE__OPT_SLICES 64
+
+static void vae__opt_slice(size_t n, int s, size_t *lo, size_t *hi)
+{
+    unsigned long long blocks = ((unsigned long long)n + 15) / 16;
+    *lo = (size_t)VAE__MIN((unsigned long long)n, blocks * s / VAE__OPT_SLICES * 16);
+    *hi = (size_t)VAE__MIN((unsigned long long)n, blocks * (s + 1) / VAE__OPT_SLICES * 16);
+}
+
+static int vae__opt_threads(const vae_model *m)
+{
+    return m->nparams >= 2 * VAE__PAR_MIN ? m->cfg.threads : 1;
+}
+
+#define VAE__OPT_PASS(body) { \
+    int s_, nth_ = vae__opt_threads(m); \
+    (void)nth_; \
+    VAE__OPT_PARALLEL \
+    for (s_ = 0; s_ < VAE__OPT_SLICES; s_++) { \
+        size_t lo, hi; \
+        vae__opt_slice(m->nparams, s_, &lo, &hi); \
+        body; \
+    } }
+#ifdef _OPENMP
+#define VAE__OPT_PARALLEL _Pragma("omp parallel for num_threads(nth_) if (nth_ > 1) schedule(static)")
+#else
+#define VAE__OPT_PARALLEL
+#endif
+
+/* Sum of squares of the gradients, in double. */
+static double vae__grad_sumsq(vae_model *m)
+{
+    double part[VAE__OPT_SLICES], s = 0;
+    int i;
+    VAE__OPT_PASS(part[s_] = vae__sumsq(m->grads + lo, hi - lo))
+    for (i = 0; i < VAE__OPT_SLICES; i++) s += part[i];
+    return s;
+}
+
+static void vae__grad_scale(vae_model *m, float coef)
+{
+    VAE__OPT_PASS(size_t i; for (i = lo; i < hi; i++) m->grads[i] *= coef)
+}
+
 static void vae__optim_step(vae_model *m)
 {
     const vae_config *c = &m->cfg;
@@ -4252,14 +4300,16 @@ static void vae__optim_step(vae_model *m)
     m->step++;
     t = (double)m->step;
     if (c->optim == VAE_OPTIM_SGD) {
-        vae__sgd_update(m->params, m->grads, m->opt_m, m->nparams, c->lr, c->weight_decay, c->momentum);
+        VAE__OPT_PASS(vae__sgd_update(m->params + lo, m->grads + lo, m->opt_m ? m->opt_m + lo : NULL, hi - lo,
+                                      c->lr, c->weight_decay, c->momentum))
     } else {
         double bc1 = 1.0 - pow((double)c->beta1, t), bc2 = 1.0 - pow((double)c->beta2, t);
         int adamw = c->optim == VAE_OPTIM_ADAMW;
-        vae__adam_update(m->params, m->grads, m->opt_m, m->opt_v, m->nparams, c->beta1, c->beta2,
-                         (float)((double)c->lr / bc1), (float)sqrt(bc2), c->eps,
-                         adamw ? 0.0f : c->weight_decay,
-                         adamw ? (float)(1.0 - (double)c->lr * c->weight_decay) : 1.0f);
+        float step_size = (float)((double)c->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+        float l2 = adamw ? 0.0f : c->weight_decay;
+        float decay = adamw ? (float)(1.0 - (double)c->lr * c->weight_decay) : 1.0f;
+        VAE__OPT_PASS(vae__adam_update(m->params + lo, m->grads + lo, m->opt_m + lo, m->opt_v + lo, hi - lo,
+                                       c->beta1, c->beta2, step_size, bc2_sqrt, c->eps, l2, decay))
     }
 }
 
@@ -4325,7 +4375,7 @@ VAEDEF vae_result vae_model_train_step(vae_model *m, const float *x, int n, vae_
     r = vae__gradients(m, x, n, &st);
     if (out) *out = st;
     if (r != VAE_OK) return r;
-    norm2 = vae__sumsq(m->grads, m->nparams);
+    norm2 = vae__grad_sumsq(m);
     m->last_grad_norm = (float)sqrt(norm2);
     if (!isfinite(norm2)) {
         char name[2 * VAE_NAME_MAX];
@@ -4335,7 +4385,7 @@ VAEDEF vae_result vae_model_train_step(vae_model *m, const float *x, int n, vae_
     if (m->cfg.clip > 0) {
         /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1 */
         float coef = (float)(m->cfg.clip / (sqrt(norm2) + 1e-6));
-        if (coef < 1.0f) { size_t i; for (i = 0; i < m->nparams; i++) m->grads[i] *= coef; }
+        if (coef < 1.0f) vae__grad_scale(m, coef);
     }
     vae__optim_step(m);
     return VAE_OK;

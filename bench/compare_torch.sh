@@ -11,10 +11,17 @@
 #   NATIVE=0     leave out build/train_bench_native even when it is built
 #   TORCH=file   the PyTorch script (default bench/torch_vae.py), run by PYTHON (default
 #                /usr/bin/python3: Debian's, which has python3-torch)
+# PyTorch runs twice per round. Debian's PyTorch hands its matrix products to the system
+# BLAS (OpenBLAS), whose own thread pool ignores torch.set_num_threads: left alone it keeps
+# every core busy even at "1 thread" (about 180% CPU here) and, at 2 threads, fights
+# PyTorch's OpenMP threads. So "pytorch" runs with OPENBLAS_NUM_THREADS=1 (PyTorch's own
+# threads only: truly one core at 1 thread) and "pytorch-default" as the reference script
+# runs it, environment untouched. Ratios use the faster of the two.
 # Needs build/train_bench (make build/train_bench; make bench builds everything).
 # Besides the human-readable lines it prints, for bench/run.sh:
 #   @ train <model> <threads> <who> <images/s> <peak_rss_mb> <train_rss_mb> <data_rss_mb>
-# with who = vae.h, native or pytorch, medians over the rounds, and "-" where not measured.
+# with who = vae.h, native, pytorch or pytorch-default, medians over the rounds, and "-" where
+# not measured.
 T=${1:-1}; R=${2:-5}; M=${3:-mlp}
 if [ "$M" = conv ]; then STEPS=${STEPS:-40}; SECS=${SECS:-4}; else STEPS=${STEPS:-400}; SECS=${SECS:-2}; fi
 TORCH=${TORCH:-bench/torch_vae.py}; PYTHON=${PYTHON:-/usr/bin/python3}
@@ -22,17 +29,19 @@ TORCH=${TORCH:-bench/torch_vae.py}; PYTHON=${PYTHON:-/usr/bin/python3}
 
 who="vae.h"
 if [ "${NATIVE:-1}" != 0 ] && [ -x build/train_bench_native ]; then who="$who native"; fi
-if "$PYTHON" -c 'import torch' 2> /dev/null; then who="$who pytorch"
+if "$PYTHON" -c 'import torch' 2> /dev/null; then who="$who pytorch pytorch-default"
 else echo "(pytorch skipped: $PYTHON cannot import torch; apt-get install python3-torch)"; fi
 n=$(echo $who | wc -w)
 
-label() { case $1 in vae.h) echo "vae.h";; native) echo "vae.h -march=native";; *) echo "pytorch";; esac; }
+label() { case $1 in vae.h) echo "vae.h";; native) echo "vae.h -march=native";; pytorch) echo "pytorch (1 BLAS thread)";;
+          *) echo "pytorch (default BLAS threads)";; esac; }
 
 # One run of contender $1; sets img, peak, train, data ("-" where missing).
 run_one() {
   case $1 in
     vae.h)  out=$(build/train_bench --model "$M" --threads "$T" --steps "$STEPS" --seconds "$SECS" 2>&1) ;;
     native) out=$(build/train_bench_native --model "$M" --threads "$T" --steps "$STEPS" --seconds "$SECS" 2>&1) ;;
+    pytorch) out=$(OPENBLAS_NUM_THREADS=1 "$PYTHON" "$TORCH" "$M" --threads "$T" --steps "$STEPS" --seconds "$SECS" 2>&1) ;;
     *)      out=$("$PYTHON" "$TORCH" "$M" --threads "$T" --steps "$STEPS" --seconds "$SECS" 2>&1) ;;
   esac
   st=$?
@@ -77,6 +86,8 @@ for w in $who; do
   summary="$summary $(label "$w") $mi,"
 done
 ratio() { echo "$1 $2" | awk '$1 != "-" && $2 != "-" && $2 > 0 { printf "%.2fx", $1 / $2; exit } { printf "-" }'; }
-case " $who " in *" pytorch "*) summary="$summary vae.h/pytorch $(ratio "$med_vae_h" "$med_pytorch")," ;; esac
+best() { echo "$1 $2" | awk '{ a = $1 == "-" ? 0 : $1; b = $2 == "-" ? 0 : $2; v = a > b ? a : b; print v > 0 ? v : "-" }'; }
+case " $who " in *" pytorch "*)
+  summary="$summary vae.h/pytorch $(ratio "$med_vae_h" "$(best "$med_pytorch" "$med_pytorch_default")") (the faster PyTorch)," ;; esac
 case " $who " in *" native "*) summary="$summary plain/native $(ratio "$med_vae_h" "$med_native")," ;; esac
 echo "$summary" | sed 's/,$//'
