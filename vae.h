@@ -4190,55 +4190,70 @@ static void vae__backward(vae_model *m, int start, int n, float kl_w)
 /* Per image: recon = sum over pixels of BCE(logits, x) or (y - x)^2; KL = the closed form for
    N(mu, sigma^2) against N(0, I). REDUCE_SUM reports both per image (nats per image for BCE);
    REDUCE_MEAN divides recon by the pixel count and KL by the latent count (seed 002).
-   With grad, writes d(recon)/d(output) where backward starts, and returns that layer's index.
-   Sums are per image in double, then over images in order: the same for any thread count. */
-static int vae__loss(vae_model *m, const float *x, int n, float beta, vae_stats *st, int grad)
+   With grad, writes d(recon)/d(output) where backward starts. */
+static void vae__loss_image(const vae_model *m, const float *t, int i, float rscale, int grad, double *rr, double *kk)
 {
     const vae_layer *last = &m->layers[m->nlayers - 1], *smp = &m->layers[m->sample_layer];
-    const vae_layer *enc = &m->layers[m->sample_layer - 1];
-    int D = m->in_size, L = m->latent, i, j, start = m->nlayers - 1, mean = m->cfg.reduce == VAE_REDUCE_MEAN;
-    float rscale = mean ? 1.0f / ((float)n * D) : 1.0f / n;
+    const float *mu = m->layers[m->sample_layer - 1].y + (size_t)i * 2 * m->latent, *lv = mu + m->latent;
+    int D = m->in_size, L = m->latent, j, mean = m->cfg.reduce == VAE_REDUCE_MEAN;
     float clamp = smp->alpha, kclamp = m->cfg.logvar_clamp;
+    double r = 0, k = 0;
+    if (m->cfg.loss == VAE_LOSS_BCE) {
+        /* max(l,0) - l*t + log(1 + exp(-|l|)): no log(0) and no overflow for any logit.
+           The same pass writes the final sigmoid's output, which forward skipped. */
+        const vae_layer *lg = &m->layers[m->nlayers - 2];
+        r = vae__bce_logits(lg->y + (size_t)i * D, t, last->y + (size_t)i * D,
+                            grad ? lg->dy + (size_t)i * D : NULL, (size_t)D, rscale);
+    } else {
+        /* the output is compared with each block of O target values: the whole image,
+           or, for a one-channel output, every input channel in turn, as PyTorch's
+           broadcasting mse_loss does (seed 004) */
+        int O = m->out_size, b;
+        const float *y = last->y + (size_t)i * O;
+        float *dy = grad ? last->dy + (size_t)i * O : NULL;
+        if (dy) memset(dy, 0, sizeof(float) * O);
+        for (b = 0; b < D; b += O)
+            for (j = 0; j < O; j++) {
+                float d = y[j] - t[b + j];
+                r += (double)(d * d);
+                if (dy) dy[j] += 2.0f * d * rscale;
+            }
+    }
+    for (j = 0; j < L; j++) {
+        float v = lv[j];
+        if (clamp > 0) v = VAE__MIN(VAE__MAX(v, -clamp), clamp);
+        if (kclamp > 0) v = VAE__MIN(VAE__MAX(v, -kclamp), kclamp);
+        k += -0.5 * (double)(1.0f + v - mu[j] * mu[j] - expf(v));
+    }
+    *rr = mean ? r / D : r;
+    *kk = mean ? k / L : k;
+}
+
+/* The batch's loss into st; with grad, returns the layer where backward starts. Images are
+   split over threads in blocks of VAE__LOSS_BLOCK, and their sums added in image order, so
+   the result is the same for any thread count. */
+#define VAE__LOSS_BLOCK 64
+static int vae__loss(vae_model *m, const float *x, int n, float beta, vae_stats *st, int grad)
+{
+    int D = m->in_size, i0, nth = m->cfg.threads;
+    float rscale = m->cfg.reduce == VAE_REDUCE_MEAN ? 1.0f / ((float)n * D) : 1.0f / n;
     double recon = 0, kl = 0;
-    for (i = 0; i < n; i++) {
-        const float *t = x + (size_t)i * D, *mu = enc->y + (size_t)i * 2 * L, *lv = mu + L;
-        double r = 0, k = 0;
-        if (m->cfg.loss == VAE_LOSS_BCE) {
-            /* max(l,0) - l*t + log(1 + exp(-|l|)): no log(0) and no overflow for any logit.
-               The same pass writes the final sigmoid's output, which forward skipped. */
-            const vae_layer *lg = &m->layers[m->nlayers - 2];
-            r = vae__bce_logits(lg->y + (size_t)i * D, t, last->y + (size_t)i * D,
-                                grad ? lg->dy + (size_t)i * D : NULL, (size_t)D, rscale);
-            start = m->nlayers - 2;
-        } else {
-            /* the output is compared with each block of O target values: the whole image,
-               or, for a one-channel output, every input channel in turn, as PyTorch's
-               broadcasting mse_loss does (seed 004) */
-            int O = m->out_size, b;
-            const float *y = last->y + (size_t)i * O;
-            float *dy = grad ? last->dy + (size_t)i * O : NULL;
-            if (dy) memset(dy, 0, sizeof(float) * O);
-            for (b = 0; b < D; b += O)
-                for (j = 0; j < O; j++) {
-                    float d = y[j] - t[b + j];
-                    r += (double)(d * d);
-                    if (dy) dy[j] += 2.0f * d * rscale;
-                }
-        }
-        for (j = 0; j < L; j++) {
-            float v = lv[j];
-            if (clamp > 0) v = VAE__MIN(VAE__MAX(v, -clamp), clamp);
-            if (kclamp > 0) v = VAE__MIN(VAE__MAX(v, -kclamp), kclamp);
-            k += -0.5 * (double)(1.0f + v - mu[j] * mu[j] - expf(v));
-        }
-        recon += mean ? r / D : r;
-        kl += mean ? k / L : k;
+    (void)nth;   /* unused without OpenMP */
+    for (i0 = 0; i0 < n; i0 += VAE__LOSS_BLOCK) {
+        double rr[VAE__LOSS_BLOCK], kk[VAE__LOSS_BLOCK];
+        int i, b = VAE__MIN(VAE__LOSS_BLOCK, n - i0);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) if (nth > 1 && (size_t)b * D >= VAE__PAR_MIN) schedule(static)
+#endif
+        for (i = 0; i < b; i++)
+            vae__loss_image(m, x + (size_t)(i0 + i) * D, i0 + i, rscale, grad, &rr[i], &kk[i]);
+        for (i = 0; i < b; i++) { recon += rr[i]; kl += kk[i]; }
     }
     st->recon = recon / n;
     st->kl = kl / n;
     st->loss = st->recon + beta * st->kl;
     st->images = n;
-    return start;
+    return m->cfg.loss == VAE_LOSS_BCE ? m->nlayers - 2 : m->nlayers - 1;
 }
 
 /* >>optim: SGD with momentum, Adam, AdamW, and global gradient-norm clipping.
