@@ -16,7 +16,8 @@
 # every core busy even at "1 thread" (about 180% CPU here) and, at 2 threads, fights
 # PyTorch's OpenMP threads. So "pytorch" runs with OPENBLAS_NUM_THREADS=1 (PyTorch's own
 # threads only: truly one core at 1 thread) and "pytorch-default" as the reference script
-# runs it, environment untouched. Ratios use the faster of the two.
+# runs it, environment untouched. The 1-thread ratio uses "pytorch" (the default run is not
+# one thread); at 2 threads the faster of the two counts.
 # Needs build/train_bench (make build/train_bench; make bench builds everything).
 # Besides the human-readable lines it prints, for bench/run.sh:
 #   @ train <model> <threads> <who> <images/s> <peak_rss_mb> <train_rss_mb> <data_rss_mb>
@@ -86,8 +87,9 @@ for w in $who; do
   summary="$summary $(label "$w") $mi,"
 done
 ratio() { echo "$1 $2" | awk '$1 != "-" && $2 != "-" && $2 > 0 { printf "%.2fx", $1 / $2; exit } { printf "-" }'; }
-best() { echo "$1 $2" | awk '{ a = $1 == "-" ? 0 : $1; b = $2 == "-" ? 0 : $2; v = a > b ? a : b; print v > 0 ? v : "-" }'; }
+best() { echo "$1 $2" | awk '{ a = $1 == "-" ? 0 : $1; b = $2 == "-" ? 0 : $2; v = a > b ? a : b; print (v > 0 ? v : "-") }'; }
 case " $who " in *" pytorch "*)
-  summary="$summary vae.h/pytorch $(ratio "$med_vae_h" "$(best "$med_pytorch" "$med_pytorch_default")") (the faster PyTorch)," ;; esac
+  if [ "$T" = 1 ]; then summary="$summary vae.h/pytorch $(ratio "$med_vae_h" "$med_pytorch") (PyTorch on one thread),"
+  else summary="$summary vae.h/pytorch $(ratio "$med_vae_h" "$(best "$med_pytorch" "$med_pytorch_default")") (the faster PyTorch),"; fi ;; esac
 case " $who " in *" native "*) summary="$summary plain/native $(ratio "$med_vae_h" "$med_native")," ;; esac
 echo "$summary" | sed 's/,$//'
