@@ -309,10 +309,14 @@ VAEDEF void vae_model_layer_row(const vae_model *m, int i, char *buf, size_t cap
 typedef enum vae_split { VAE_SPLIT_TRAIN = 0, VAE_SPLIT_TEST, VAE_SPLIT_COUNT } vae_split;
 
 typedef struct vae_data {
-    int            n, c, h, w;
-    unsigned char *pixels;        /* (n, c, h, w), 0..255, or NULL when values holds the images */
-    float         *values;        /* (n, c, h, w) floats taken as they are (F32 safetensors), or NULL */
+    int            n, c, h, w;    /* n images of c x h x w, as vae_data_batch makes them */
+    unsigned char *pixels;        /* the images, 0..255, or NULL when values holds them */
+    float         *values;        /* the images as floats taken as they are (F32 safetensors), or NULL */
     unsigned char *labels;        /* n, or NULL            */
+    /* Padding (vae_data_pad) is applied as batches are made, so it costs no memory: pixels or
+       values hold (n, c, src_h, src_w) images, placed at row top, column left of the h x w
+       frame with zeros around. src_h = 0 means no padding: they hold (n, c, h, w). */
+    int            src_h, src_w, top, left;
     char           error[VAE_ERROR_SIZE];
 } vae_data;
 
@@ -322,7 +326,8 @@ VAEDEF vae_result vae_data_shapes(vae_data *d, int n, int size, uint64_t seed, v
 VAEDEF void       vae_data_batch(const vae_data *d, const uint32_t *idx, int count, float *out);
 VAEDEF void       vae_data_free(vae_data *d);
 /* Zero-pads every image to h x w (each at least the current size), centred; an odd extra
-   row or column goes to the bottom or right. Fashion-MNIST 28x28 -> 32x32 adds 2 on each side. */
+   row or column goes to the bottom or right. Fashion-MNIST 28x28 -> 32x32 adds 2 on each side.
+   Nothing is copied: vae_data_batch pads each image it makes. */
 VAEDEF vae_result vae_data_pad(vae_data *d, int h, int w);
 
 /* Netpbm images: PGM (P5 binary, P2 ASCII; c = 1) and PPM (P6, P3; c = 3), header comments
@@ -4609,16 +4614,29 @@ VAEDEF void vae_model_layer_row(const vae_model *m, int i, char *buf, size_t cap
 
 /* >>train: epochs over a data set */
 
+/* n floats of image data: from values as they are, or from pixels scaled to [0, 1] */
+static void vae__data_row(const vae_data *d, size_t at, size_t n, float *o)
+{
+    size_t j;
+    if (d->values) { memcpy(o, d->values + at, sizeof(float) * n); return; }
+    for (j = 0; j < n; j++) o[j] = d->pixels[at + j] * (1.0f / 255.0f);
+}
+
 VAEDEF void vae_data_batch(const vae_data *d, const uint32_t *idx, int count, float *out)
 {
     size_t size = (size_t)d->c * d->h * d->w, j;
-    int i;
+    int i, k, y;
+    if (!d->src_h) {   /* no padding: one run per image */
+        for (i = 0; i < count; i++) vae__data_row(d, (size_t)idx[i] * size, size, out + (size_t)i * size);
+        return;
+    }
     for (i = 0; i < count; i++) {
-        const unsigned char *p;
         float *o = out + (size_t)i * size;
-        if (d->values) { memcpy(o, d->values + (size_t)idx[i] * size, sizeof(float) * size); continue; }
-        p = d->pixels + (size_t)idx[i] * size;
-        for (j = 0; j < size; j++) o[j] = p[j] * (1.0f / 255.0f);
+        for (j = 0; j < size; j++) o[j] = 0.0f;
+        for (k = 0; k < d->c; k++)
+            for (y = 0; y < d->src_h; y++)
+                vae__data_row(d, (((size_t)idx[i] * d->c + k) * d->src_h + y) * d->src_w, (size_t)d->src_w,
+                              o + ((size_t)k * d->h + d->top + y) * d->w + d->left);
     }
 }
 
@@ -7598,43 +7616,14 @@ VAEDEF vae_result vae_data_shapes(vae_data *d, int n, int size, uint64_t seed, v
 
 VAEDEF vae_result vae_data_pad(vae_data *d, int h, int w)
 {
-    vae_data p;
-    vae_result r;
-    size_t i;
-    int y, top, left;
     if (!d || (!d->pixels && !d->values)) return d ? vae__fail(d->error, VAE_ERROR_INVALID_ARGUMENT, "pad: empty data set") : VAE_ERROR_INVALID_ARGUMENT;
     if (h < d->h || w < d->w || h > VAE__MAX_DIM || w > VAE__MAX_DIM)
         return vae__fail(d->error, VAE_ERROR_INVALID_ARGUMENT, "pad: cannot pad %dx%d images to %dx%d", d->h, d->w, h, w);
     if (h == d->h && w == d->w) return VAE_OK;
-    if (d->values) {   /* float images (F32 safetensors): the same, with zeros as floats */
-        int ovf = 0;
-        size_t cnt = vae__mul(vae__mul(vae__mul((size_t)d->n, (size_t)d->c, &ovf), (size_t)h, &ovf), (size_t)w, &ovf);
-        float *v = ovf || cnt > SIZE_MAX / sizeof(float) ? NULL : (float *)VAE_MALLOC(cnt * sizeof(float));
-        if (!v) return vae__fail(d->error, VAE_ERROR_OUT_OF_MEMORY, "pad: cannot allocate %dx%d images", h, w);
-        top = (h - d->h) / 2;
-        left = (w - d->w) / 2;
-        for (i = 0; i < cnt; i++) v[i] = 0.0f;
-        for (i = 0; i < (size_t)d->n * d->c; i++)
-            for (y = 0; y < d->h; y++)
-                memcpy(v + ((size_t)i * h + top + y) * w + left, d->values + ((size_t)i * d->h + y) * d->w, sizeof(float) * d->w);
-        VAE_FREE(d->values);
-        d->values = v;
-        d->h = h; d->w = w;
-        return VAE_OK;
-    }
-    memset(&p, 0, sizeof p);
-    if ((r = vae__data_alloc(&p, d->n, d->c, h, w, 0, "pad")) != VAE_OK) {
-        memcpy(d->error, p.error, sizeof p.error);
-        return r;
-    }
-    top = (h - d->h) / 2;
-    left = (w - d->w) / 2;
-    memset(p.pixels, 0, (size_t)p.n * p.c * h * w);
-    for (i = 0; i < (size_t)d->n * d->c; i++)   /* one plane at a time */
-        for (y = 0; y < d->h; y++)
-            memcpy(p.pixels + ((size_t)i * h + top + y) * w + left, d->pixels + ((size_t)i * d->h + y) * d->w, (size_t)d->w);
-    VAE_FREE(d->pixels);
-    d->pixels = p.pixels;
+    if (!d->src_h) { d->src_h = d->h; d->src_w = d->w; d->top = d->left = 0; }
+    /* padding twice places the images as padding the padded images would */
+    d->top += (h - d->h) / 2;
+    d->left += (w - d->w) / 2;
     d->h = h; d->w = w;
     return VAE_OK;
 }

@@ -1498,25 +1498,47 @@ static void test_pad(void)
     d.labels[0] = 4; d.labels[1] = 9;
     CHECK(vae_data_pad(&d, 1, 6) == VAE_ERROR_INVALID_ARGUMENT && d.h == 2 && d.pixels[0] == 1, "pad smaller is refused: %s", d.error);
     CHECK(vae_data_pad(&d, 5, 6) == VAE_OK && d.n == 2 && d.c == 2 && d.h == 5 && d.w == 6, "pad: %s", d.error);
-    for (k = 0; k < 4; k++)
-        for (y = 0; y < 5; y++)
-            for (x = 0; x < 6; x++) {
-                int in = y >= 1 && y < 3 && x >= 1 && x < 4;
-                int want = in ? k * 6 + (y - 1) * 3 + (x - 1) + 1 : 0;
-                ok &= d.pixels[(k * 5 + y) * 6 + x] == want;
-            }
-    CHECK(ok && d.labels[0] == 4 && d.labels[1] == 9, "pad: centred values, zeros around, labels kept");
-    CHECK(vae_data_pad(&d, 5, 6) == VAE_OK && d.pixels[7] == 1, "pad to the same size changes nothing");
+    {   /* batches come out padded: image 1 then image 0, 2 x 5 x 6 floats each */
+        const uint32_t idx[2] = { 1, 0 };
+        float out[2 * 60];
+        int im;
+        vae_data_batch(&d, idx, 2, out);
+        for (im = 0; im < 2; im++)
+            for (k = 0; k < 2; k++)
+                for (y = 0; y < 5; y++)
+                    for (x = 0; x < 6; x++) {
+                        int in = y >= 1 && y < 3 && x >= 1 && x < 4, plane = (1 - im) * 2 + k;
+                        int want = in ? plane * 6 + (y - 1) * 3 + (x - 1) + 1 : 0;
+                        ok &= out[((im * 2 + k) * 5 + y) * 6 + x] == want * (1.0f / 255.0f);
+                    }
+    }
+    CHECK(ok && d.labels[0] == 4 && d.labels[1] == 9 && d.pixels[0] == 1, "pad: centred values, zeros around, labels kept, no copy");
+    CHECK(vae_data_pad(&d, 5, 6) == VAE_OK && d.top == 1 && d.left == 1, "pad to the same size changes nothing");
+    /* padding again places the images as padding the padded images would: 5x6 -> 8x9 adds 1 above, 1 left */
+    CHECK(vae_data_pad(&d, 8, 9) == VAE_OK && d.top == 2 && d.left == 2 && d.src_h == 2 && d.src_w == 3, "pad twice: %s", d.error);
+    {
+        const uint32_t idx[1] = { 0 };
+        float out[2 * 72];
+        vae_data_batch(&d, idx, 1, out);
+        CHECK(out[2 * 9 + 2] == 1 * (1.0f / 255.0f) && out[3 * 9 + 4] == 6 * (1.0f / 255.0f) && out[72 + 2 * 9 + 2] == 7 * (1.0f / 255.0f) &&
+              out[2 * 9 + 1] == 0 && out[4 * 9 + 2] == 0, "pad twice: image at (2, 2)");
+    }
     vae_data_free(&d);
     /* Fashion-MNIST 28x28 -> 32x32: two zero rows and columns on every side */
     if (vae_data_load(&d, "/usr/share/datasets/fashion-mnist", VAE_SPLIT_TEST) == VAE_OK) {
+        const uint32_t idx[1] = { 0 };
         unsigned char first[784];
+        float out[1024];
         memcpy(first, d.pixels, 784);
         CHECK(vae_data_pad(&d, 32, 32) == VAE_OK && d.n == 10000 && d.h == 32, "fashion-mnist pad: %s", d.error);
+        vae_data_batch(&d, idx, 1, out);
         for (ok = 1, y = 0; y < 32; y++)
             for (x = 0; x < 32; x++)
-                ok &= d.pixels[y * 32 + x] == (y >= 2 && y < 30 && x >= 2 && x < 30 ? first[(y - 2) * 28 + x - 2] : 0);
+                ok &= out[y * 32 + x] == (y >= 2 && y < 30 && x >= 2 && x < 30 ? first[(y - 2) * 28 + x - 2] * (1.0f / 255.0f) : 0.0f);
         CHECK(ok, "fashion-mnist image 0 centred in 32x32");
+        /* to 250x250 (the conv250 preset) without holding 10000 padded images */
+        CHECK(vae_data_pad(&d, 250, 250) == VAE_OK && d.pixels[0] == first[0] && d.top == 111 && d.left == 111,
+              "fashion-mnist pad to 250: nothing copied (%s)", d.error);
         vae_data_free(&d);
     }
 }

@@ -1109,8 +1109,13 @@ static void test_weights(void)
         CHECK(vae_data_load_safetensors(&dd, q, NULL) == VAE_OK && dd.values && !dd.pixels && dd.c == 3, "F32 images: %s", dd.error);
         vae_data_batch(&dd, idx, 2, got);
         CHECK(memcmp(got, fv + 3, 12) == 0 && memcmp(got + 3, fv, 12) == 0, "F32 values exactly as stored");
-        CHECK(vae_data_pad(&dd, 3, 3) == VAE_OK && dd.h == 3 && dd.w == 3 && dd.values[4] == fv[0] && dd.values[9 + 4] == fv[1] &&
-              dd.values[0] == 0.0f && dd.values[8] == 0.0f, "F32 images pad with zeros, centred: %s", dd.error);
+        CHECK(vae_data_pad(&dd, 3, 3) == VAE_OK && dd.h == 3 && dd.w == 3, "F32 images pad: %s", dd.error);
+        {
+            float pg[2 * 27];
+            vae_data_batch(&dd, idx, 2, pg);   /* images 1, 0: 3 channels of 3x3, the value in the middle */
+            CHECK(pg[4] == fv[3] && pg[9 + 4] == fv[4] && pg[27 + 4] == fv[0] && pg[27 + 9 + 4] == fv[1] &&
+                  pg[0] == 0.0f && pg[8] == 0.0f && pg[27 + 26] == 0.0f, "F32 images pad with zeros, centred");
+        }
         vae_data_free(&dd);
         o[0].ndim = 2; o[0].name = "mu";
         path_in(q, "mu.safetensors");
