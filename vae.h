@@ -1021,25 +1021,13 @@ typedef struct vae__gemm_args {
     float *C; int ldc;
 } vae__gemm_args;
 
-/* The packing and the block loops are written once, inlined into one driver
- * per ISA (vae__gemm_drive): a plain `cc -O2` build compiles them for SSE2,
- * and the runtime-dispatched AVX2 driver gets the same code compiled for
- * AVX2 (its memcpy of a 16-float sliver row is two 32-byte moves), as a
- * -march=native build would. */
-#if defined(__GNUC__) || defined(__clang__)
-#define VAE__GEMM_INLINE static inline __attribute__((always_inline))
-#elif defined(_MSC_VER)
-#define VAE__GEMM_INLINE static __forceinline
-#else
-#define VAE__GEMM_INLINE static
-#endif
-
-/* 4x4 transpose for packing: d[q*ld + i] = ri[q] (i, q < 4), with SSE2 /
- * NEON / WASM where present; a strided scalar copy was a quarter of the run
- * time of X * W^T with W 400 x 784. */
+/* 4x4 transpose for packing: d[q*ld + i] = ri[q] (i, q < 4).  Packing runs
+ * in the baseline ISA of the build, so this uses SSE2 / NEON / WASM where
+ * present; a strided scalar copy was a quarter of the run time of X * W^T
+ * with W 400 x 784. */
 #if defined(VAE__GEMM_HAVE_SSE2)
 #define VAE__GEMM_HAVE_T4 1
-VAE__GEMM_INLINE void vae__gemm_t4(const float *r0, const float *r1, const float *r2, const float *r3,
+static void vae__gemm_t4(const float *r0, const float *r1, const float *r2, const float *r3,
                          float *d, ptrdiff_t ld)
 {
     __m128 x0 = _mm_loadu_ps(r0), x1 = _mm_loadu_ps(r1), x2 = _mm_loadu_ps(r2), x3 = _mm_loadu_ps(r3);
@@ -1052,7 +1040,7 @@ VAE__GEMM_INLINE void vae__gemm_t4(const float *r0, const float *r1, const float
 }
 #elif defined(VAE__GEMM_HAVE_NEON)
 #define VAE__GEMM_HAVE_T4 1
-VAE__GEMM_INLINE void vae__gemm_t4(const float *r0, const float *r1, const float *r2, const float *r3,
+static void vae__gemm_t4(const float *r0, const float *r1, const float *r2, const float *r3,
                          float *d, ptrdiff_t ld)
 {
     float32x4x2_t a = vtrnq_f32(vld1q_f32(r0), vld1q_f32(r1));
@@ -1064,7 +1052,7 @@ VAE__GEMM_INLINE void vae__gemm_t4(const float *r0, const float *r1, const float
 }
 #elif defined(VAE__GEMM_HAVE_WASM)
 #define VAE__GEMM_HAVE_T4 1
-VAE__GEMM_INLINE void vae__gemm_t4(const float *r0, const float *r1, const float *r2, const float *r3,
+static void vae__gemm_t4(const float *r0, const float *r1, const float *r2, const float *r3,
                          float *d, ptrdiff_t ld)
 {
     v128_t x0 = wasm_v128_load(r0), x1 = wasm_v128_load(r1), x2 = wasm_v128_load(r2), x3 = wasm_v128_load(r3);
@@ -1078,7 +1066,7 @@ VAE__GEMM_INLINE void vae__gemm_t4(const float *r0, const float *r1, const float
 #endif
 
 /* Pack slivers [s0, s1) of the mc x kc block of op(A) at (i0, p0) into Ap. */
-VAE__GEMM_INLINE void vae__gemm_pack_a(const vae__gemm_args *g, int i0, int mc, int p0, int kc,
+static void vae__gemm_pack_a(const vae__gemm_args *g, int i0, int mc, int p0, int kc,
                              int mr, int s0, int s1, float *VAE__RESTRICT ap)
 {
     const size_t l = (size_t)g->lda;
@@ -1138,7 +1126,7 @@ VAE__GEMM_INLINE void vae__gemm_pack_a(const vae__gemm_args *g, int i0, int mc, 
 }
 
 /* Pack slivers [s0, s1) of the kc x nc panel of op(B) at (p0, j0) into Bp. */
-VAE__GEMM_INLINE void vae__gemm_pack_b(const vae__gemm_args *g, int p0, int kc, int j0, int nc,
+static void vae__gemm_pack_b(const vae__gemm_args *g, int p0, int kc, int j0, int nc,
                              int nr, int s0, int s1, float *VAE__RESTRICT bp)
 {
     const size_t l = (size_t)g->ldb;
@@ -1193,7 +1181,7 @@ VAE__GEMM_INLINE void vae__gemm_pack_b(const vae__gemm_args *g, int p0, int kc, 
 }
 
 /* The blocked product, serially, on the problem in g (a thread's slice). */
-VAE__GEMM_INLINE void vae__gemm_drive_body(const vae__gemm_kinfo *ki, const vae__gemm_args *g, int kcb, float *bp, float *ap)
+static void vae__gemm_drive(const vae__gemm_kinfo *ki, const vae__gemm_args *g, int kcb, float *bp, float *ap)
 {
     const int mr = ki->mr, nr = ki->nr;
     const int ncb = vae__gemm_blk(g->N, ki->nc, nr);
@@ -1235,25 +1223,6 @@ VAE__GEMM_INLINE void vae__gemm_drive_body(const vae__gemm_kinfo *ki, const vae_
             }
         }
     }
-}
-
-static void vae__gemm_drive_base(const vae__gemm_kinfo *ki, const vae__gemm_args *g, int kcb, float *bp, float *ap)
-{
-    vae__gemm_drive_body(ki, g, kcb, bp, ap);
-}
-#ifdef VAE__GEMM_AVX2_DISPATCH
-static VAE__GEMM_AVX2_ATTR void vae__gemm_drive_avx2(const vae__gemm_kinfo *ki, const vae__gemm_args *g, int kcb,
-                                                     float *bp, float *ap)
-{
-    vae__gemm_drive_body(ki, g, kcb, bp, ap);
-}
-#endif
-static void vae__gemm_drive(const vae__gemm_kinfo *ki, const vae__gemm_args *g, int kcb, float *bp, float *ap)
-{
-#ifdef VAE__GEMM_AVX2_DISPATCH
-    if (ki->isa == VAE__GEMM_ISA_AVX2) { vae__gemm_drive_avx2(ki, g, kcb, bp, ap); return; }
-#endif
-    vae__gemm_drive_base(ki, g, kcb, bp, ap);
 }
 
 /* Slice t of nth of the problem: columns (splitn) or rows of C, cut at
