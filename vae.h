@@ -6265,21 +6265,32 @@ static vae_result vae__load_from(vae_model *m, const vae__st *st, size_t file_si
     return VAE_OK;
 }
 
+/* Reads and parses the safetensors file at path into *buf and st (the caller frees both with
+   vae__st_free and VAE_FREE). On failure nothing stays allocated and msg says why. */
+static vae_result vae__st_open(const char *path, unsigned char **buf, size_t *size, vae__st *st, char *msg)
+{
+    char e[VAE_ERROR_SIZE];
+    *buf = NULL; *size = 0;
+    if (vae__file_read(path, buf, size, e) != 0) return vae__fail(msg, VAE_ERROR_IO, "%s", e);
+    if (vae__st_parse(st, *buf, *size, e) != 0) {
+        VAE_FREE(*buf);
+        *buf = NULL;
+        return vae__fail(msg, VAE_ERROR_FORMAT, "%s: %s", path, e);
+    }
+    return VAE_OK;
+}
+
 VAEDEF vae_result vae_model_load(vae_model *m, const char *path, int batch, int threads, unsigned flags)
 {
-    unsigned char *buf = NULL;
-    size_t size = 0;
+    unsigned char *buf;
+    size_t size;
     vae__st st;
     vae_result r;
     char err[VAE_ERROR_SIZE];
     if (!m) return VAE_ERROR_INVALID_ARGUMENT;
     memset(m, 0, sizeof *m);
     if (!path) return vae__fail(m->error, VAE_ERROR_INVALID_ARGUMENT, "load: no path");
-    if (vae__file_read(path, &buf, &size, err) != 0) return vae__fail(m->error, VAE_ERROR_IO, "%s", err);
-    if (vae__st_parse(&st, buf, size, err) != 0) {
-        VAE_FREE(buf);
-        return vae__fail(m->error, VAE_ERROR_FORMAT, "%s: %s", path, err);
-    }
+    if ((r = vae__st_open(path, &buf, &size, &st, m->error)) != VAE_OK) return r;
     r = vae__load_from(m, &st, size, batch, threads, flags);
     if (r != VAE_OK) {
         memcpy(err, m->error, sizeof err);
@@ -6321,19 +6332,15 @@ static vae_result vae__weights_from(vae_model *m, const vae__st *st)
 
 VAEDEF vae_result vae_model_load_weights(vae_model *m, const char *path)
 {
-    unsigned char *buf = NULL;
-    size_t size = 0;
+    unsigned char *buf;
+    size_t size;
     vae__st st;
     vae_result r;
     char err[VAE_ERROR_SIZE];
     if (!m) return VAE_ERROR_INVALID_ARGUMENT;
     if (!m->layers) return vae__fail(m->error, VAE_ERROR_INVALID_ARGUMENT, "load_weights: model not initialised");
     if (!path) return vae__fail(m->error, VAE_ERROR_INVALID_ARGUMENT, "load_weights: no path");
-    if (vae__file_read(path, &buf, &size, err) != 0) return vae__fail(m->error, VAE_ERROR_IO, "%s", err);
-    if (vae__st_parse(&st, buf, size, err) != 0) {
-        VAE_FREE(buf);
-        return vae__fail(m->error, VAE_ERROR_FORMAT, "%s: %s", path, err);
-    }
+    if ((r = vae__st_open(path, &buf, &size, &st, m->error)) != VAE_OK) return r;
     r = vae__weights_from(m, &st);
     if (r != VAE_OK) {
         memcpy(err, m->error, sizeof err);
@@ -6369,22 +6376,17 @@ VAEDEF vae_result vae_tensors_save(const char *path, const vae_tensor_info *t, i
 
 VAEDEF vae_result vae_data_load_safetensors(vae_data *d, const char *path, const char *name)
 {
-    unsigned char *buf = NULL;
-    size_t size = 0, cnt, i;
+    unsigned char *buf;
+    size_t size, cnt, i;
     vae__st st;
     const vae__st_tensor *f;
-    char e[VAE_ERROR_SIZE];
-    vae_result r = VAE_OK;
+    vae_result r;
     uint64_t dim[4] = { 0, 0, 0, 0 };
     if (!d) return VAE_ERROR_INVALID_ARGUMENT;
     memset(d, 0, sizeof *d);
     if (!path) return vae__fail(d->error, VAE_ERROR_INVALID_ARGUMENT, "data: no path");
     if (!name) name = "images";
-    if (vae__file_read(path, &buf, &size, e) != 0) return vae__fail(d->error, VAE_ERROR_IO, "%s", e);
-    if (vae__st_parse(&st, buf, size, e) != 0) {
-        VAE_FREE(buf);
-        return vae__fail(d->error, VAE_ERROR_FORMAT, "%s: %s", path, e);
-    }
+    if ((r = vae__st_open(path, &buf, &size, &st, d->error)) != VAE_OK) return r;
     f = vae__st_find(&st, name);
     if (!f)
         r = vae__fail(d->error, VAE_ERROR_MISMATCH, "%s: no tensor '%s' (a U8 or F32 tensor N x C x H x W)", path, name);

@@ -17,6 +17,11 @@ function pt(m, t) {
   if (t == 1) return val(img[m, 1, "pytorch"])
   return faster(faster(img[m, 1, "pytorch-default"], img[m, 2, "pytorch"]), img[m, 2, "pytorch-default"])
 }
+# vae.h's training figure for model m at t threads against PyTorch's yardstick, target x
+function trainrow(m, t, fig, tgt, x,   q) {
+  q = r(img[m, t, "vae.h"], pt(m, t))
+  row(fig, tgt, q == "" ? "-" : sprintf("%s vs %s img/s: %.2fx", num(img[m, t, "vae.h"]), num(pt(m, t)), q), q == "" ? "" : q >= x)
+}
 function row(fig, tgt, meas, ok) {
   printf "| %s | %s | %s | %s |\n", fig, tgt, meas, ok == "" ? "not measured" : ok ? "✓" : "✗"
 }
@@ -72,18 +77,10 @@ END {
   row("2 threads vs 1 at 1024³ (AVX2)", "≥ 1.8x", q == "" ? "-" : sprintf("%.1f vs %.1f GFLOP/s: %.2fx (best reps: %.2fx)", a2, a1, q, qb),
       q == "" ? "" : q >= 1.8)
   # 5-8. training against PyTorch
-  q = r(img["mlp", 1, "vae.h"], pt("mlp", 1))
-  row("MLP training, 1 thread", "≥ 1.6x PyTorch 1 thread",
-      q == "" ? "-" : sprintf("%s vs %s img/s: %.2fx", num(img["mlp", 1, "vae.h"]), num(pt("mlp", 1)), q), q == "" ? "" : q >= 1.6)
-  q = r(img["mlp", 2, "vae.h"], pt("mlp", 2))
-  row("MLP training, 2 threads", "≥ 2.5x PyTorch best on 2 cores",
-      q == "" ? "-" : sprintf("%s vs %s img/s: %.2fx", num(img["mlp", 2, "vae.h"]), num(pt("mlp", 2)), q), q == "" ? "" : q >= 2.5)
-  q = r(img["conv", 1, "vae.h"], pt("conv", 1))
-  row("seed-002 conv training, 1 thread", "≥ 2x PyTorch",
-      q == "" ? "-" : sprintf("%s vs %s img/s: %.2fx", num(img["conv", 1, "vae.h"]), num(pt("conv", 1)), q), q == "" ? "" : q >= 2)
-  q = r(img["conv", 2, "vae.h"], pt("conv", 2))
-  row("seed-002 conv training, 2 threads", "≥ 2.5x PyTorch best on 2 cores",
-      q == "" ? "-" : sprintf("%s vs %s img/s: %.2fx", num(img["conv", 2, "vae.h"]), num(pt("conv", 2)), q), q == "" ? "" : q >= 2.5)
+  trainrow("mlp", 1, "MLP training, 1 thread", "≥ 1.6x PyTorch 1 thread", 1.6)
+  trainrow("mlp", 2, "MLP training, 2 threads", "≥ 2.5x PyTorch best on 2 cores", 2.5)
+  trainrow("conv", 1, "seed-002 conv training, 1 thread", "≥ 2x PyTorch", 2)
+  trainrow("conv", 2, "seed-002 conv training, 2 threads", "≥ 2.5x PyTorch best on 2 cores", 2.5)
   # 9. plain cc -O2 vs -march=native, every training configuration
   meas = ""; worst = ""
   for (c = 1; c <= 4; c++) {
