@@ -3228,14 +3228,17 @@ static void vae__linear_forward(const vae__gemm_ctx *g, float *y, const float *x
 
 /* dw (out,in) = dy^T x,  db (out) = sum over the batch of dy,  dx (n,in) = dy w (dx may be NULL) */
 static void vae__linear_backward(const vae__gemm_ctx *g, float *dx, float *dw, float *VAE__RESTRICT db,
-                                 const float *VAE__RESTRICT dy, const float *x, const float *w, int n, int in, int out)
+                                 const float *dy, const float *x, const float *w, int n, int in, int out)
 {
-    int i, o;
+    int i, o, k;
     vae__gemm(g, 1, 0, out, in, n, 1.0f, dy, out, x, in, 0.0f, dw, in);
-    if (db) {   /* restrict: db and dy never overlap, so the sums vectorise across o */
+    if (db) {   /* each db[o] adds its column in batch order; 8 columns per step vectorise at -O2 */
         for (o = 0; o < out; o++) db[o] = 0;
-        for (i = 0; i < n; i++)
-            for (o = 0; o < out; o++) db[o] += dy[(size_t)i * out + o];
+        for (i = 0; i < n; i++) {
+            const float *VAE__RESTRICT r = dy + (size_t)i * out;
+            for (o = 0; o + 8 <= out; o += 8) for (k = 0; k < 8; k++) db[o + k] += r[o + k];
+            for (; o < out; o++) db[o] += r[o];
+        }
     }
     if (dx) vae__gemm(g, 0, 0, n, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in);
 }
