@@ -1,6 +1,6 @@
 /* train_bench - VAE training throughput, measured the way bench/torch_vae.py measures
    PyTorch: 5 warm-up steps, then S timed steps over consecutive batches of the
-   Fashion-MNIST training set. Prints images/s and memory.
+   Fashion-MNIST training set. Prints images/s (wall clock, and per CPU-second) and memory.
      mlp:  the seed-003 MLP, batch 128, 28x28
      conv: the seed-002 ConvolutionalVAE, batch 32, images zero-padded to 32x32 (as the script)
 
@@ -27,6 +27,8 @@
 #include <sys/resource.h>
 
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+/* CPU seconds of all threads: on a shared machine a one-thread A/B compares these */
+static double cpu_now(void) { struct timespec t; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 
 /* kB from a "Key:   123 kB" line of /proc/self/status, or -1 */
 static long status_kb(const char *key)
@@ -60,7 +62,7 @@ int main(int argc, char **argv)
     vae_data d;
     char arch[VAE_ARCH_MAX];
     float *x;
-    double t, seconds = 0;
+    double t, cpu, seconds = 0;
     struct rusage ru;
     long load_peak_kb, data_kb = -1, train_kb = -1;
     for (i = 1; i + 1 < argc; i += 2) {
@@ -99,17 +101,18 @@ int main(int argc, char **argv)
     if (reset_peak_rss() == 0) data_kb = status_kb("VmRSS");
     if (vae_model_init(&m, arch, &c, 0) != VAE_OK) { fprintf(stderr, "%s\n", m.error); return 1; }
     for (i = 0; i < 5; i++) vae_model_train_step(&m, x + (size_t)i * batch * D, batch, NULL);
-    t = now();
+    t = now(); cpu = cpu_now();
     for (i = 0; i < steps; i++) {
         size_t j = ((size_t)i * batch) % (size_t)(n - batch);
         vae_model_train_step(&m, x + j * D, batch, NULL);
         if (seconds > 0 && i >= 2 && now() - t >= seconds) { i++; break; }
     }
-    t = now() - t;
+    t = now() - t; cpu = cpu_now() - cpu;
     steps = i;
     getrusage(RUSAGE_SELF, &ru);
     if (data_kb >= 0) train_kb = status_kb("VmHWM");
     printf("%s threads=%d batch=%d train_images_per_s %.1f (vae.h, GEMM %s)\n", model, threads, batch, steps * batch / t, vae_gemm_kernel_name_active());
+    printf("cpu_images_per_s %.1f (images per CPU-second of all threads)\n", steps * batch / cpu);
     printf("peak_rss_mb %.0f\n", (ru.ru_maxrss > load_peak_kb ? ru.ru_maxrss : load_peak_kb) / 1024.0);
     if (train_kb >= 0) printf("train_rss_mb %.0f data_rss_mb %.0f\n", train_kb / 1024.0, data_kb / 1024.0);
     printf("model_memory_mb %.1f\n", vae_model_memory_size(arch, &c, 0) / 1048576.0);
