@@ -144,6 +144,7 @@ VAEDEF void     vae_rng_seed(vae_rng *rng, uint64_t seed);
 VAEDEF uint32_t vae_rng_u32(vae_rng *rng);
 VAEDEF float    vae_rng_uniform(vae_rng *rng);            /* [0,1), 24 random bits            */
 VAEDEF float    vae_rng_normal(vae_rng *rng);             /* N(0,1), polar method              */
+VAEDEF void     vae_rng_normals(vae_rng *rng, float *out, size_t n); /* n of them, both of each pair */
 
 /* ---- hyperparameters ---- */
 typedef enum vae_loss   { VAE_LOSS_DEFAULT = 0, VAE_LOSS_BCE, VAE_LOSS_MSE, VAE_LOSS_COUNT } vae_loss;
@@ -1081,7 +1082,16 @@ static void vae__gemm_pack_a(const vae__gemm_args *g, int i0, int mc, int p0, in
             if (rows == 6 && mr == 6) {
                 const float *q0 = src, *q1 = src + l, *q2 = src + 2 * l, *q3 = src + 3 * l,
                             *q4 = src + 4 * l, *q5 = src + 5 * l;
-                for (k = 0; k < kc; k++, d += 6) {
+                k = 0;
+#ifdef VAE__GEMM_HAVE_T4
+                /* rows 0-3 four k at a time as a 4 x 4 transpose, rows 4-5 as pairs */
+                for (; k + 4 <= kc; k += 4, d += 24) {
+                    vae__gemm_t4(q0 + k, q1 + k, q2 + k, q3 + k, d, 6);
+                    d[4] = q4[k]; d[5] = q5[k]; d[10] = q4[k + 1]; d[11] = q5[k + 1];
+                    d[16] = q4[k + 2]; d[17] = q5[k + 2]; d[22] = q4[k + 3]; d[23] = q5[k + 3];
+                }
+#endif
+                for (; k < kc; k++, d += 6) {
                     d[0] = q0[k]; d[1] = q1[k]; d[2] = q2[k];
                     d[3] = q3[k]; d[4] = q4[k]; d[5] = q5[k];
                 }
@@ -1106,19 +1116,25 @@ static void vae__gemm_pack_a(const vae__gemm_args *g, int i0, int mc, int p0, in
             }
         }
     } else {
-        /* A stored (K,M): A(i,k) = A[k*lda + i].  Walk each source row once
-         * across all slivers; sliver by sliver would touch kc cache lines
-         * for every 24 bytes used. */
-        for (k = 0; k < kc; k++) {
-            const float *src = g->A + (size_t)(p0 + k) * l + i0;
+        /* A stored (K,M): A(i,k) = A[k*lda + i].  Eight source rows at a
+         * time across all slivers: sliver by sliver would touch kc cache
+         * lines for every 24 bytes used, and row by row leaves each sliver's
+         * line partly written while 20-odd slivers (kc x mr floats apart,
+         * often a multiple of 2 KB) fight over the same L1 sets. */
+        int k0, k1;
+        for (k0 = 0; k0 < kc; k0 = k1) {
+            k1 = kc - k0 < 8 ? kc : k0 + 8;
             for (s = s0; s < s1; s++) {
-                float *d = ap + ((size_t)s * kc + k) * mr;
                 const int r0 = s * mr, rows = mc - r0 < mr ? mc - r0 : mr;
-                if (rows == 6 && mr == 6) {
-                    memcpy(d, src + r0, 6 * sizeof(float));
-                } else {
-                    for (i = 0; i < rows; i++) d[i] = src[r0 + i];
-                    for (; i < mr; i++) d[i] = 0.0f;
+                for (k = k0; k < k1; k++) {
+                    const float *src = g->A + (size_t)(p0 + k) * l + i0 + r0;
+                    float *d = ap + ((size_t)s * kc + k) * mr;
+                    if (rows == 6 && mr == 6) {
+                        memcpy(d, src, 6 * sizeof(float));
+                    } else {
+                        for (i = 0; i < rows; i++) d[i] = src[i];
+                        for (; i < mr; i++) d[i] = 0.0f;
+                    }
                 }
             }
         }
@@ -1153,20 +1169,23 @@ static void vae__gemm_pack_b(const vae__gemm_args *g, int p0, int kc, int j0, in
         }
     } else {
         /* B stored (N,K): B(k,j) = B[j*ldb + k], a transpose: 4 x 4 blocks
-         * where vectors exist, then scalar leftovers. */
+         * where vectors exist, then scalar leftovers.  k outer: each step
+         * fills four whole rows of the sliver (cache lines when nr = 16). */
         for (s = s0; s < s1; s++) {
             float *d = bp + (size_t)s * kc * nr;
             const int c0 = s * nr, cols = nc - c0 < nr ? nc - c0 : nr;
             const float *src = g->B + (size_t)(j0 + c0) * l + p0;
             int j4 = 0;
 #ifdef VAE__GEMM_HAVE_T4
-            for (; j4 + 4 <= cols; j4 += 4) {
-                const float *q = src + (size_t)j4 * l;
-                for (k = 0; k + 4 <= kc; k += 4)
-                    vae__gemm_t4(q + k, q + l + k, q + 2 * l + k, q + 3 * l + k, d + (size_t)k * nr + j4, nr);
-                for (; k < kc; k++)
-                    for (j = 0; j < 4; j++) d[(size_t)k * nr + j4 + j] = q[j * l + k];
-            }
+            const int cols4 = cols / 4 * 4;
+            for (k = 0; k + 4 <= kc; k += 4)
+                for (j4 = 0; j4 < cols4; j4 += 4) {
+                    const float *q = src + (size_t)j4 * l + k;
+                    vae__gemm_t4(q, q + l, q + 2 * l, q + 3 * l, d + (size_t)k * nr + j4, nr);
+                }
+            for (; k < kc; k++)
+                for (j = 0; j < cols4; j++) d[(size_t)k * nr + j] = src[(size_t)j * l + k];
+            j4 = cols4;
 #endif
             for (j = j4; j < nr; j++) {
                 if (j < cols) {
@@ -2359,15 +2378,39 @@ static double vae__log(double s)
     return 2.0 * sum + e * 0.69314718055994530942;
 }
 
-/* Marsaglia's polar method: exact rejection with only a log and an IEEE sqrt. The second
-   variate of each pair is dropped so that the state is the only thing to save. */
-VAEDEF float vae_rng_normal(vae_rng *rng)
+/* Marsaglia's polar method: exact rejection with only a log and an IEEE sqrt. A point (u, v)
+   uniform in the unit disc gives two independent normals, u f and v f. */
+static double vae__rng_polar(vae_rng *rng, double *v2)
 {
     for (;;) {
         double u = (vae_rng_u32(rng) >> 8) * (2.0 / 16777216.0) - 1.0;
         double v = (vae_rng_u32(rng) >> 8) * (2.0 / 16777216.0) - 1.0;
         double s = u * u + v * v;
-        if (s > 0 && s < 1) return (float)(u * sqrt(-2.0 * vae__log(s) / s));
+        if (s > 0 && s < 1) {
+            double f = sqrt(-2.0 * vae__log(s) / s);
+            *v2 = v * f;
+            return u * f;
+        }
+    }
+}
+
+/* One normal: the second variate of the pair is dropped so that the state is the only thing
+   to save. */
+VAEDEF float vae_rng_normal(vae_rng *rng)
+{
+    double v;
+    return (float)vae__rng_polar(rng, &v);
+}
+
+/* n normals, both variates of each pair (half the work of n vae_rng_normal calls, and a
+   different stream); an odd n drops the last pair's second one. */
+VAEDEF void vae_rng_normals(vae_rng *rng, float *out, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i += 2) {
+        double v, u = vae__rng_polar(rng, &v);
+        out[i] = (float)u;
+        if (i + 1 < n) out[i + 1] = (float)v;
     }
 }
 
@@ -4067,13 +4110,15 @@ static void vae__sample_forward(float *z, float *eps, const float *x, int n, int
                                 const float *noise)
 {
     int i, j;
+    const size_t nl = (size_t)n * L;
+    if (!rng) memset(eps, 0, nl * sizeof(float));
+    else if (noise) memcpy(eps, noise, nl * sizeof(float));
+    else vae_rng_normals(rng, eps, nl);
     for (i = 0; i < n; i++) {
         const float *mu = x + (size_t)i * 2 * L, *lv = mu + L;
         for (j = 0; j < L; j++) {
             float v = clamp > 0 ? VAE__MIN(VAE__MAX(lv[j], -clamp), clamp) : lv[j];
-            float e = !rng ? 0.0f : noise ? noise[(size_t)i * L + j] : vae_rng_normal(rng);
-            eps[(size_t)i * L + j] = e;
-            z[(size_t)i * L + j] = mu[j] + expf(0.5f * v) * e;
+            z[(size_t)i * L + j] = mu[j] + expf(0.5f * v) * eps[(size_t)i * L + j];
         }
     }
 }
@@ -4504,14 +4549,14 @@ VAEDEF vae_result vae_model_reconstruct(vae_model *m, const float *x, int n, flo
 
 VAEDEF vae_result vae_model_sample(vae_model *m, vae_rng *rng, int n, float *out)
 {
-    int done, k, i;
+    int done, k;
     vae_result r;
     if ((r = vae__check_batch(m, rng, n, "sample")) != VAE_OK) return r;
     if (!out) return vae__fail(m->error, VAE_ERROR_INVALID_ARGUMENT, "sample: NULL output");
     for (done = 0; done < n; done += k) {
         float *z = m->layers[m->sample_layer].y;
         k = VAE__MIN(n - done, m->cfg.batch);
-        for (i = 0; i < k * m->latent; i++) z[i] = vae_rng_normal(rng);
+        vae_rng_normals(rng, z, (size_t)k * m->latent);
         vae__forward(m, m->sample_layer + 1, m->nlayers, k, NULL, 0);
         memcpy(out + (size_t)done * m->out_size, m->layers[m->nlayers - 1].y, sizeof(float) * (size_t)k * m->out_size);
     }

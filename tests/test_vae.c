@@ -92,6 +92,35 @@ static void test_rng_normal_moments(void)
     CHECK(fabs((double)tail / n - 0.05) < 0.003, "two-sided 5%% tail %g", (double)tail / n);
 }
 
+/* vae_rng_normals: both variates of each polar pair; the first of each pair is what
+   vae_rng_normal returns for the same state, and the whole stream has normal moments. */
+static void test_rng_normals(void)
+{
+    enum { N = 400001 };
+    static float x[N];
+    vae_rng r, r2;
+    double m1 = 0, m2 = 0, m4 = 0, c = 0;
+    int i, tail = 0;
+    vae_rng_seed(&r, 99); vae_rng_seed(&r2, 99);
+    vae_rng_normals(&r, x, N);
+    for (i = 0; i < 1000; i += 2) if (x[i] != vae_rng_normal(&r2)) { CHECK(0, "pair %d: first variate differs", i / 2); break; }
+    for (i = 0; i < N; i++) {
+        double v = x[i];
+        m1 += v; m2 += v * v; m4 += v * v * v * v;
+        if (fabs(v) > 1.959964) tail++;
+        if (i % 2) c += (double)x[i - 1] * v;
+    }
+    m1 /= N; m2 /= N; m4 /= N; c /= N / 2;
+    CHECK(fabs(m1) < 0.01, "normals: mean %g", m1);
+    CHECK(fabs(m2 - 1) < 0.01, "normals: variance %g", m2);
+    CHECK(fabs(m4 - 3) < 0.06, "normals: fourth moment %g (3 for a normal)", m4);
+    CHECK(fabs((double)tail / N - 0.05) < 0.003, "normals: two-sided 5%% tail %g", (double)tail / N);
+    CHECK(fabs(c) < 0.01, "normals: the two variates of a pair are uncorrelated (%g)", c);
+    vae_rng_seed(&r, 5); vae_rng_seed(&r2, 5);
+    vae_rng_normals(&r, x, 7); vae_rng_normals(&r2, x + 7, 8);
+    for (i = 0; i < 6; i++) CHECK(x[i] == x[7 + i], "normals: a prefix of the stream for n = 7 vs 8 (%d)", i);
+}
+
 static void test_log(void)
 {
     double x;
@@ -1390,6 +1419,7 @@ int main(int argc, char **argv)
     printf("vae.h %s, GEMM kernel %s\n", VAE_VERSION_STRING, vae_gemm_kernel_name_active());
     run("rng: splitmix64/xoshiro128** reference streams", test_rng);
     run("rng: normal moments", test_rng_normal_moments);
+    run("rng: both variates of each pair (vae_rng_normals)", test_rng_normals);
     run("rng: portable log", test_log);
     run("shuffle: keyed permutation", test_shuffle);
     run("linear: forward/backward vs double reference", test_linear_vs_reference);
