@@ -4341,7 +4341,7 @@ static int vae__opt_threads(const vae_model *m)
         body; \
     } }
 #ifdef _OPENMP
-#define VAE__OPT_PARALLEL _Pragma("omp parallel for num_threads(nth_) if (nth_ > 1) schedule(static)")
+#define VAE__OPT_PARALLEL _Pragma("omp parallel for num_threads(nth_) if (nth_ > 1) schedule(dynamic)")
 #else
 #define VAE__OPT_PARALLEL
 #endif
