@@ -1020,6 +1020,7 @@ typedef struct vae__gemm_args {
     const float *A; int lda;
     const float *B; int ldb;
     float *C; int ldc;
+    const float *bias;   /* NULL, or N values: C = bias (per column) + alpha op(A) op(B) */
 } vae__gemm_args;
 
 /* 4x4 transpose for packing: d[q*ld + i] = ri[q] (i, q < 4).  Packing runs
@@ -1212,8 +1213,9 @@ static void vae__gemm_drive(const vae__gemm_kinfo *ki, const vae__gemm_args *g, 
         const int direct = nsb <= VAE__GEMM_DIRECT_A_SLIVERS;
         for (pc = 0; pc < g->K; pc += kcb) {
             const int kc = g->K - pc < kcb ? g->K - pc : kcb;
-            /* Later K blocks accumulate onto what the first one wrote. */
-            const float beta = pc == 0 ? g->beta : 1.0f;
+            /* Later K blocks accumulate onto what the first one wrote; with a bias, the
+             * first writes the bias into its tile and accumulates onto that. */
+            const float beta = pc == 0 && !g->bias ? g->beta : 1.0f;
             vae__gemm_pack_b(g, pc, kc, jc, nc, nr, 0, nsb, bp);
             for (ic = 0; ic < g->M; ic += mcb) {
                 const int mc = g->M - ic < mcb ? g->M - ic : mcb;
@@ -1235,8 +1237,13 @@ static void vae__gemm_drive(const vae__gemm_kinfo *ki, const vae__gemm_args *g, 
                         } else {
                             a = g->A + (size_t)pc * g->lda + ic + ir * mr; rsa = 1; csa = g->lda;
                         }
-                        ki->ukr(kc, a, rsa, csa, b, g->C + (size_t)(ic + ir * mr) * g->ldc + jc + jr * nr,
-                                g->ldc, g->alpha, beta, m, n);
+                        float *c = g->C + (size_t)(ic + ir * mr) * g->ldc + jc + jr * nr;
+                        if (pc == 0 && g->bias) {
+                            int r;
+                            for (r = 0; r < m; r++)
+                                memcpy(c + (size_t)r * g->ldc, g->bias + jc + jr * nr, (size_t)n * sizeof(float));
+                        }
+                        ki->ukr(kc, a, rsa, csa, b, c, g->ldc, g->alpha, beta, m, n);
                     }
                 }
             }
@@ -1259,6 +1266,7 @@ static void vae__gemm_slice(const vae__gemm_args *g, const vae__gemm_kinfo *ki, 
         s->N = x1 - x0;
         s->B += g->transb ? (size_t)x0 * g->ldb : (size_t)x0;
         s->C += x0;
+        if (s->bias) s->bias += x0;
     } else {
         s->M = x1 - x0;
         s->A += g->transa ? (size_t)x0 : (size_t)x0 * g->lda;
@@ -1291,9 +1299,11 @@ static void vae__gemm_noscratch(const vae__gemm_args *g, int threads)
         const size_t sa_i = g->transa ? 1 : (size_t)g->lda, sa_k = g->transa ? (size_t)g->lda : 1;
         const float *ai = g->A + (size_t)i * sa_i;
         int j, k;
+        if (g->bias) memcpy(c, g->bias, (size_t)g->N * sizeof(float));
         if (!g->transb) {
             /* Row update: c_i = beta c_i + sum_k (alpha a_ik) b_k, unit stride in B and C. */
-            if (g->beta == 0.0f) { for (j = 0; j < g->N; j++) c[j] = 0.0f; }
+            if (g->bias) {}
+            else if (g->beta == 0.0f) { for (j = 0; j < g->N; j++) c[j] = 0.0f; }
             else if (g->beta != 1.0f) { for (j = 0; j < g->N; j++) c[j] *= g->beta; }
             for (k = 0; k < g->K; k++) {
                 const float s = g->alpha * ai[k * sa_k];
@@ -1306,7 +1316,7 @@ static void vae__gemm_noscratch(const vae__gemm_args *g, int threads)
                 const float *b = g->B + (size_t)j * g->ldb;
                 float s = 0.0f;
                 for (k = 0; k < g->K; k++) s += ai[k * sa_k] * b[k];
-                c[j] = g->beta == 0.0f ? g->alpha * s : g->alpha * s + g->beta * c[j];
+                c[j] = g->bias ? g->alpha * s + c[j] : g->beta == 0.0f ? g->alpha * s : g->alpha * s + g->beta * c[j];
             }
         }
     }
@@ -1318,18 +1328,25 @@ static void vae__gemm_noscratch(const vae__gemm_args *g, int threads)
 /* Below this many multiply-adds a second thread costs more than it saves. */
 #define VAE__GEMM_MT_MIN_WORK (1LL << 18)
 
-static void vae__gemm(const vae__gemm_ctx *ctx, int transa, int transb, int M, int N, int K,
-                      float alpha, const float *A, int lda, const float *B, int ldb,
-                      float beta, float *C, int ldc)
+/* C = alpha op(A) op(B) + beta C; or, when bias is not NULL, C = bias + alpha op(A) op(B)
+ * with bias (N values) added to every row and beta unused.  The bias is written into each
+ * C tile just before its first K block accumulates onto it (a linear layer's forward). */
+static void vae__gemm_bias(const vae__gemm_ctx *ctx, int transa, int transb, int M, int N, int K,
+                           float alpha, const float *A, int lda, const float *B, int ldb,
+                           float beta, const float *bias, float *C, int ldc)
 {
     vae__gemm_args g;
     const vae__gemm_kinfo *ki;
-    int kern, nth, splitn, tilesm, tilesn, kcb;
+    int kern, nth, splitn, tilesm, tilesn, kcb, i;
     size_t slot;
     if (M <= 0 || N <= 0) return;
-    if (K <= 0 || alpha == 0.0f) { vae__gemm_scale(M, N, beta, C, ldc); return; }
+    if (K <= 0 || alpha == 0.0f) {
+        if (!bias) vae__gemm_scale(M, N, beta, C, ldc);
+        else for (i = 0; i < M; i++) memcpy(C + (size_t)i * ldc, bias, (size_t)N * sizeof(float));
+        return;
+    }
     g.transa = transa; g.transb = transb; g.M = M; g.N = N; g.K = K;
-    g.alpha = alpha; g.beta = beta;
+    g.alpha = alpha; g.beta = beta; g.bias = bias;
     g.A = A; g.lda = lda; g.B = B; g.ldb = ldb; g.C = C; g.ldc = ldc;
     /* An unavailable kernel would fault (SIGILL); use the best one instead. */
     kern = ctx ? ctx->kernel : -1;
@@ -1375,6 +1392,13 @@ static void vae__gemm(const vae__gemm_ctx *ctx, int transa, int transb, int M, i
             }
         }
     }
+}
+
+static void vae__gemm(const vae__gemm_ctx *ctx, int transa, int transb, int M, int N, int K,
+                      float alpha, const float *A, int lda, const float *B, int ldb,
+                      float beta, float *C, int ldc)
+{
+    vae__gemm_bias(ctx, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, NULL, C, ldc);
 }
 
 
@@ -3260,13 +3284,11 @@ VAEDEF void vae_model_free(vae_model *m)
 /* >>layers: forward and backward kernels. Shapes are (n, ...) with n images in the batch. */
 
 /* y (n,out) = x (n,in) * w^T + b, w (out,in) as PyTorch stores it, b (out) or NULL.
-   The bias is written first and the GEMM accumulates onto it (beta = 1). */
+   The GEMM writes the bias into each tile of y just before accumulating onto it. */
 static void vae__linear_forward(const vae__gemm_ctx *g, float *y, const float *x, const float *w, const float *b,
                                 int n, int in, int out)
 {
-    int i;
-    if (b) for (i = 0; i < n; i++) memcpy(y + (size_t)i * out, b, sizeof(float) * out);
-    vae__gemm(g, 0, 1, n, out, in, 1.0f, x, in, w, in, b ? 1.0f : 0.0f, y, out);
+    vae__gemm_bias(g, 0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, b, y, out);
 }
 
 /* dw (out,in) = dy^T x,  db (out) = sum over the batch of dy,  dx (n,in) = dy w (dx may be NULL) */

@@ -60,6 +60,7 @@ typedef struct prob {
     int ta, tb, M, N, K, lda, ldb, ldc;
     float alpha, beta;
     float *A, *B, *C0;
+    float *bias;   /* NULL, or N values: C = bias + alpha op(A) op(B) (vae__gemm_bias) */
 } prob;
 
 static void prob_make(prob *p, int ta, int tb, int M, int N, int K, int pad, float alpha, float beta)
@@ -74,13 +75,22 @@ static void prob_make(prob *p, int ta, int tb, int M, int N, int K, int pad, flo
     na = (size_t)(ta ? K : M) * p->lda;
     nb = (size_t)(tb ? N : K) * p->ldb;
     nc = (size_t)M * p->ldc;
-    p->A = falloc(na); p->B = falloc(nb); p->C0 = falloc(nc);
+    p->A = falloc(na); p->B = falloc(nb); p->C0 = falloc(nc); p->bias = NULL;
     for (i = 0; i < na; i++) p->A[i] = rnd();
     for (i = 0; i < nb; i++) p->B[i] = rnd();
     for (i = 0; i < nc; i++) p->C0[i] = beta == 0.0f ? NAN : rnd();
 }
 
-static void prob_free(prob *p) { free(p->A); free(p->B); free(p->C0); }
+static void prob_free(prob *p) { free(p->A); free(p->B); free(p->C0); free(p->bias); }
+
+/* A bias per column; C's old values must then play no part (NaN shows it if they do). */
+static void prob_add_bias(prob *p)
+{
+    size_t i, nc = (size_t)p->M * p->ldc;
+    p->bias = falloc((size_t)p->N);
+    for (i = 0; i < (size_t)p->N; i++) p->bias[i] = 4.0f * rnd();
+    for (i = 0; i < nc; i++) if (i % p->ldc < (size_t)p->N) p->C0[i] = NAN;
+}
 
 static float opA(const prob *p, int i, int k) { return p->ta ? p->A[(size_t)k * p->lda + i] : p->A[(size_t)i * p->lda + k]; }
 static float opB(const prob *p, int k, int j) { return p->tb ? p->B[(size_t)j * p->ldb + k] : p->B[(size_t)k * p->ldb + j]; }
@@ -94,7 +104,8 @@ static int prob_check(const prob *p, const vae__gemm_ctx *ctx, float *out)
     float *C = out ? out : falloc(nc);
     int i, j, k, ok = 1;
     memcpy(C, p->C0, nc * sizeof(float));
-    vae__gemm(ctx, p->ta, p->tb, p->M, p->N, p->K, p->alpha, p->A, p->lda, p->B, p->ldb, p->beta, C, p->ldc);
+    vae__gemm_bias(ctx, p->ta, p->tb, p->M, p->N, p->K, p->alpha, p->A, p->lda, p->B, p->ldb, p->beta, p->bias,
+                   C, p->ldc);
     for (i = 0; i < p->M && ok; i++) {
         for (j = 0; j < p->ldc; j++) {
             size_t ix = (size_t)i * p->ldc + j;
@@ -110,7 +121,8 @@ static int prob_check(const prob *p, const vae__gemm_ctx *ctx, float *out)
                 }
                 ref = p->alpha * s;
                 mag = fabs(p->alpha) * sa;
-                if (p->beta != 0.0f) { ref += (double)p->beta * p->C0[ix]; mag += fabs((double)p->beta * p->C0[ix]); }
+                if (p->bias) { ref += p->bias[j]; mag += fabs((double)p->bias[j]); }
+                else if (p->beta != 0.0f) { ref += (double)p->beta * p->C0[ix]; mag += fabs((double)p->beta * p->C0[ix]); }
                 tol = (p->K + 4) * (double)FLT_EPSILON * mag + 1e-30;
                 if (!(fabs((double)C[ix] - ref) <= tol)) {
                     if (g_fail < 5)
@@ -141,8 +153,10 @@ static void test_kernel(int kern, float *scratch, size_t sfl, int quick)
                 int M = g_dims[rndi(NDIMS)], N = g_dims[rndi(NDIMS)], K = g_dims[rndi(NDIMS)];
                 const float *abv = ab[t % 5];
                 prob_make(&p, ta, tb, M, N, K, t & 1, abv[0], abv[1]);
-                snprintf(what, sizeof what, "%s ta=%d tb=%d M=%d N=%d K=%d alpha=%g beta=%g ld=%d,%d,%d",
-                         vae__gemm_kernel_name(kern), ta, tb, M, N, K, abv[0], abv[1], p.lda, p.ldb, p.ldc);
+                if (t % 4 == 2) prob_add_bias(&p);
+                snprintf(what, sizeof what, "%s ta=%d tb=%d M=%d N=%d K=%d alpha=%g beta=%g%s ld=%d,%d,%d",
+                         vae__gemm_kernel_name(kern), ta, tb, M, N, K, abv[0], abv[1], p.bias ? " bias" : "",
+                         p.lda, p.ldb, p.ldc);
                 report(prob_check(&p, &ctx, NULL), what);
                 prob_free(&p);
             }
@@ -155,8 +169,9 @@ static void test_kernel(int kern, float *scratch, size_t sfl, int quick)
                 for (b = 0; b < nb; b++) {
                     prob p;
                     prob_make(&p, ta, tb, big[b][0], big[b][1], big[b][2], b & 1, 1.5f, b & 1 ? 0.0f : 0.5f);
-                    snprintf(what, sizeof what, "%s big ta=%d tb=%d M=%d N=%d K=%d", vae__gemm_kernel_name(kern),
-                             ta, tb, p.M, p.N, p.K);
+                    if (b == 0 || b == 2 || b == 4) prob_add_bias(&p);
+                    snprintf(what, sizeof what, "%s big ta=%d tb=%d M=%d N=%d K=%d%s", vae__gemm_kernel_name(kern),
+                             ta, tb, p.M, p.N, p.K, p.bias ? " bias" : "");
                     report(prob_check(&p, &ctx, NULL), what);
                     prob_free(&p);
                 }
@@ -172,6 +187,11 @@ static void test_kernel(int kern, float *scratch, size_t sfl, int quick)
         prob_free(&p);
         prob_make(&p, 0, 0, 9, 11, 0, 1, 1.0f, 0.0f);
         snprintf(what, sizeof what, "%s K=0 beta=0 NaN C", vae__gemm_kernel_name(kern));
+        report(prob_check(&p, &ctx, NULL), what);
+        prob_free(&p);
+        prob_make(&p, 0, 0, 9, 11, 0, 1, 1.0f, 0.5f);
+        prob_add_bias(&p);
+        snprintf(what, sizeof what, "%s K=0 bias", vae__gemm_kernel_name(kern));
         report(prob_check(&p, &ctx, NULL), what);
         prob_free(&p);
         prob_make(&p, 1, 1, 9, 11, 5, 0, 0.0f, 2.0f);
@@ -201,6 +221,7 @@ static void test_threads(float *scratch, size_t sfl)
                     int ok;
                     if (kern == 0 && s != 5 && s != 4) continue; /* scalar: keep it short */
                     prob_make(&p, ta, tb, sh[s][0], sh[s][1], sh[s][2], s & 1, 1.25f, (s & 2) ? 0.0f : -0.5f);
+                    if (s == 1 || s == 3 || s == 6) prob_add_bias(&p);
                     nc = (size_t)p.M * p.ldc;
                     o1 = falloc(nc); o2 = falloc(nc);
                     c1.threads = 1; c1.scratch = scratch; c1.scratch_floats = sfl; c1.kernel = kern;
@@ -249,6 +270,7 @@ static void test_fallback(float *scratch, size_t sfl)
         int ok = 1;
         prob_make(&p, t & 1, (t >> 1) & 1, g_dims[rndi(NDIMS)] * 3, g_dims[rndi(NDIMS)] * 2, g_dims[rndi(NDIMS)] * 5,
                   t & 4, 0.9f, (t & 8) ? 0.0f : 0.3f);
+        if (t >= 32) prob_add_bias(&p);
         nc = (size_t)p.M * p.ldc;
         o1 = falloc(nc); o2 = falloc(nc);
         c.threads = 1; c.scratch = scratch; c.scratch_floats = sfl; c.kernel = -1;
