@@ -3540,6 +3540,36 @@ static float vae__row_sum(const float *x, size_t n)
 /* Below this many values a layer-wide loop stays on one thread. */
 #define VAE__PAR_MIN ((size_t)1 << 15)
 
+/* Passes over n floats (an activation, the parameter block) cut them into VAE__SLICES fixed
+   slices at multiples of 16 floats and hand the slices to the threads as they come free, so a
+   busy core takes fewer. Elementwise work, and per-slice sums added in slice order, come out
+   the same for any thread count. Below VAE__PAR_MIN floats a pass stays on one thread. */
+#define VAE__SLICES 64
+
+static void vae__slice(size_t n, int s, size_t *lo, size_t *hi)
+{
+    unsigned long long blocks = ((unsigned long long)n + 15) / 16;
+    *lo = (size_t)VAE__MIN((unsigned long long)n, blocks * s / VAE__SLICES * 16);
+    *hi = (size_t)VAE__MIN((unsigned long long)n, blocks * (s + 1) / VAE__SLICES * 16);
+}
+
+/* Runs body once per slice [lo, hi) of n, slice number s_. */
+#define VAE__PAR_SLICES(n, threads, body) { \
+    const size_t n_ = (n); \
+    int s_, nth_ = n_ >= VAE__PAR_MIN && (threads) > 1 ? (threads) : 1; \
+    (void)nth_; \
+    VAE__PAR_SLICES_FOR \
+    for (s_ = 0; s_ < VAE__SLICES; s_++) { \
+        size_t lo, hi; \
+        vae__slice(n_, s_, &lo, &hi); \
+        body; \
+    } }
+#ifdef _OPENMP
+#define VAE__PAR_SLICES_FOR _Pragma("omp parallel for num_threads(nth_) if (nth_ > 1) schedule(dynamic)")
+#else
+#define VAE__PAR_SLICES_FOR
+#endif
+
 static void vae__bias_rows(float *y, const float *b, int rows, size_t len)
 {
     int r;
@@ -4213,7 +4243,8 @@ static void vae__forward(vae_model *m, int from, int to, int n, vae_rng *rng, in
             vae__sample_forward(l->y, l->aux, p->y, n, (int)vae__layer_size(l), l->alpha, rng, m->noise);
             break;
         default:
-            vae__act_forward(l->op, l->alpha, l->y, p->y, (size_t)n * vae__layer_size(l));
+            VAE__PAR_SLICES((size_t)n * vae__layer_size(l), g.threads,
+                            vae__act_forward(l->op, l->alpha, l->y + lo, p->y + lo, hi - lo))
             break;
         }
     }
@@ -4254,7 +4285,8 @@ static void vae__backward(vae_model *m, int start, int n, float kl_w)
             if (dx) vae__sample_backward(dx, l->dy, p->y, l->aux, n, (int)vae__layer_size(l), l->alpha, m->cfg.logvar_clamp, kl_w);
             break;
         default:
-            if (dx) vae__act_backward(l->op, l->alpha, dx, l->dy, p->y, l->y, (size_t)n * vae__layer_size(l));
+            if (dx) VAE__PAR_SLICES((size_t)n * vae__layer_size(l), g.threads,
+                                    vae__act_backward(l->op, l->alpha, dx + lo, l->dy + lo, p->y + lo, l->y + lo, hi - lo))
             break;
         }
     }
@@ -4335,46 +4367,18 @@ static int vae__loss(vae_model *m, const float *x, int n, float beta, vae_stats 
    The arithmetic follows PyTorch 1.13's single-tensor CPU path step for step, so the two
    libraries agree to float rounding: scalars in double, tensor math in float. */
 
-/* The passes over the parameter block (gradient norm, clipping, update) cut it into
-   VAE__OPT_SLICES fixed slices at multiples of 16 floats and split the slices over threads.
-   The updates are elementwise and the norm adds the slices' sums in slice order, so no result
-   depends on the thread count. Below VAE__PAR_MIN floats per thread a fork costs more. */
-#define VAE__OPT_SLICES 64
-
-static void vae__opt_slice(size_t n, int s, size_t *lo, size_t *hi)
-{
-    unsigned long long blocks = ((unsigned long long)n + 15) / 16;
-    *lo = (size_t)VAE__MIN((unsigned long long)n, blocks * s / VAE__OPT_SLICES * 16);
-    *hi = (size_t)VAE__MIN((unsigned long long)n, blocks * (s + 1) / VAE__OPT_SLICES * 16);
-}
-
-static int vae__opt_threads(const vae_model *m)
-{
-    return m->nparams >= 2 * VAE__PAR_MIN ? m->cfg.threads : 1;
-}
-
-#define VAE__OPT_PASS(body) { \
-    int s_, nth_ = vae__opt_threads(m); \
-    (void)nth_; \
-    VAE__OPT_PARALLEL \
-    for (s_ = 0; s_ < VAE__OPT_SLICES; s_++) { \
-        size_t lo, hi; \
-        vae__opt_slice(m->nparams, s_, &lo, &hi); \
-        body; \
-    } }
-#ifdef _OPENMP
-#define VAE__OPT_PARALLEL _Pragma("omp parallel for num_threads(nth_) if (nth_ > 1) schedule(dynamic)")
-#else
-#define VAE__OPT_PARALLEL
-#endif
+/* The passes over the parameter block (gradient norm, clipping, update) go slice by slice
+   (VAE__PAR_SLICES): the updates are elementwise and the norm adds the slices' sums in slice
+   order, so no result depends on the thread count. */
+#define VAE__OPT_PASS(body) VAE__PAR_SLICES(m->nparams, m->cfg.threads, body)
 
 /* Sum of squares of the gradients, in double. */
 static double vae__grad_sumsq(vae_model *m)
 {
-    double part[VAE__OPT_SLICES], s = 0;
+    double part[VAE__SLICES], s = 0;
     int i;
     VAE__OPT_PASS(part[s_] = vae__sumsq(m->grads + lo, hi - lo))
-    for (i = 0; i < VAE__OPT_SLICES; i++) s += part[i];
+    for (i = 0; i < VAE__SLICES; i++) s += part[i];
     return s;
 }
 
@@ -4443,7 +4447,10 @@ static vae_result vae__gradients(vae_model *m, const float *x, int n, vae_stats 
 {
     float beta = vae__beta_at(&m->cfg, m->step), kl_w;
     int start;
-    if (x != m->layers[0].y) memcpy(m->layers[0].y, x, sizeof(float) * (size_t)n * m->in_size);
+    if (x != m->layers[0].y) {
+        float *in = m->layers[0].y;
+        VAE__PAR_SLICES((size_t)n * m->in_size, m->cfg.threads, memcpy(in + lo, x + lo, sizeof(float) * (hi - lo)))
+    }
     vae__forward(m, 1, vae__loss_layers(m), n, &m->rng, !m->cfg.frozen_stats);
     start = vae__loss(m, x, n, beta, st, 1);
     if (!isfinite(st->loss))
