@@ -1200,6 +1200,14 @@ static void vae__gemm_pack_b(const vae__gemm_args *g, int p0, int kc, int j0, in
     }
 }
 
+/* A bias is one rule everywhere: write it into the m x n block of C, then accumulate onto
+ * it as with beta = 1. */
+static void vae__gemm_bias_rows(float *c, int ldc, const float *bias, int m, int n)
+{
+    int r;
+    for (r = 0; r < m; r++) memcpy(c + (size_t)r * ldc, bias, (size_t)n * sizeof(float));
+}
+
 /* The blocked product, serially, on the problem in g (a thread's slice). */
 static void vae__gemm_drive(const vae__gemm_kinfo *ki, const vae__gemm_args *g, int kcb, float *bp, float *ap)
 {
@@ -1238,11 +1246,7 @@ static void vae__gemm_drive(const vae__gemm_kinfo *ki, const vae__gemm_args *g, 
                             a = g->A + (size_t)pc * g->lda + ic + ir * mr; rsa = 1; csa = g->lda;
                         }
                         float *c = g->C + (size_t)(ic + ir * mr) * g->ldc + jc + jr * nr;
-                        if (pc == 0 && g->bias) {
-                            int r;
-                            for (r = 0; r < m; r++)
-                                memcpy(c + (size_t)r * g->ldc, g->bias + jc + jr * nr, (size_t)n * sizeof(float));
-                        }
+                        if (pc == 0 && g->bias) vae__gemm_bias_rows(c, g->ldc, g->bias + jc + jr * nr, m, n);
                         ki->ukr(kc, a, rsa, csa, b, c, g->ldc, g->alpha, beta, m, n);
                     }
                 }
@@ -1290,6 +1294,7 @@ static void vae__gemm_scale(int M, int N, float beta, float *C, int ldc)
  * independent, so splitting them over threads keeps results identical. */
 static void vae__gemm_noscratch(const vae__gemm_args *g, int threads)
 {
+    const float beta = g->bias ? 1.0f : g->beta;
     int i;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads > 1 ? threads : 1) if (threads > 1) schedule(static)
@@ -1299,12 +1304,11 @@ static void vae__gemm_noscratch(const vae__gemm_args *g, int threads)
         const size_t sa_i = g->transa ? 1 : (size_t)g->lda, sa_k = g->transa ? (size_t)g->lda : 1;
         const float *ai = g->A + (size_t)i * sa_i;
         int j, k;
-        if (g->bias) memcpy(c, g->bias, (size_t)g->N * sizeof(float));
+        if (g->bias) vae__gemm_bias_rows(c, g->ldc, g->bias, 1, g->N);
         if (!g->transb) {
             /* Row update: c_i = beta c_i + sum_k (alpha a_ik) b_k, unit stride in B and C. */
-            if (g->bias) {}
-            else if (g->beta == 0.0f) { for (j = 0; j < g->N; j++) c[j] = 0.0f; }
-            else if (g->beta != 1.0f) { for (j = 0; j < g->N; j++) c[j] *= g->beta; }
+            if (beta == 0.0f) { for (j = 0; j < g->N; j++) c[j] = 0.0f; }
+            else if (beta != 1.0f) { for (j = 0; j < g->N; j++) c[j] *= beta; }
             for (k = 0; k < g->K; k++) {
                 const float s = g->alpha * ai[k * sa_k];
                 const float *b = g->B + (size_t)k * g->ldb;
@@ -1316,7 +1320,7 @@ static void vae__gemm_noscratch(const vae__gemm_args *g, int threads)
                 const float *b = g->B + (size_t)j * g->ldb;
                 float s = 0.0f;
                 for (k = 0; k < g->K; k++) s += ai[k * sa_k] * b[k];
-                c[j] = g->bias ? g->alpha * s + c[j] : g->beta == 0.0f ? g->alpha * s : g->alpha * s + g->beta * c[j];
+                c[j] = beta == 0.0f ? g->alpha * s : g->alpha * s + beta * c[j];
             }
         }
     }
@@ -1337,12 +1341,12 @@ static void vae__gemm_bias(const vae__gemm_ctx *ctx, int transa, int transb, int
 {
     vae__gemm_args g;
     const vae__gemm_kinfo *ki;
-    int kern, nth, splitn, tilesm, tilesn, kcb, i;
+    int kern, nth, splitn, tilesm, tilesn, kcb;
     size_t slot;
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
-        if (!bias) vae__gemm_scale(M, N, beta, C, ldc);
-        else for (i = 0; i < M; i++) memcpy(C + (size_t)i * ldc, bias, (size_t)N * sizeof(float));
+        if (bias) vae__gemm_bias_rows(C, ldc, bias, M, N);
+        else vae__gemm_scale(M, N, beta, C, ldc);
         return;
     }
     g.transa = transa; g.transb = transb; g.M = M; g.N = N; g.K = K;
@@ -4370,21 +4374,20 @@ static int vae__loss(vae_model *m, const float *x, int n, float beta, vae_stats 
 /* The passes over the parameter block (gradient norm, clipping, update) go slice by slice
    (VAE__PAR_SLICES): the updates are elementwise and the norm adds the slices' sums in slice
    order, so no result depends on the thread count. */
-#define VAE__OPT_PASS(body) VAE__PAR_SLICES(m->nparams, m->cfg.threads, body)
 
 /* Sum of squares of the gradients, in double. */
 static double vae__grad_sumsq(vae_model *m)
 {
     double part[VAE__SLICES], s = 0;
     int i;
-    VAE__OPT_PASS(part[s_] = vae__sumsq(m->grads + lo, hi - lo))
+    VAE__PAR_SLICES(m->nparams, m->cfg.threads, part[s_] = vae__sumsq(m->grads + lo, hi - lo))
     for (i = 0; i < VAE__SLICES; i++) s += part[i];
     return s;
 }
 
 static void vae__grad_scale(vae_model *m, float coef)
 {
-    VAE__OPT_PASS(size_t i; for (i = lo; i < hi; i++) m->grads[i] *= coef)
+    VAE__PAR_SLICES(m->nparams, m->cfg.threads, size_t i; for (i = lo; i < hi; i++) m->grads[i] *= coef)
 }
 
 static void vae__optim_step(vae_model *m)
@@ -4394,16 +4397,18 @@ static void vae__optim_step(vae_model *m)
     m->step++;
     t = (double)m->step;
     if (c->optim == VAE_OPTIM_SGD) {
-        VAE__OPT_PASS(vae__sgd_update(m->params + lo, m->grads + lo, m->opt_m ? m->opt_m + lo : NULL, hi - lo,
-                                      c->lr, c->weight_decay, c->momentum))
+        VAE__PAR_SLICES(m->nparams, m->cfg.threads,
+                        vae__sgd_update(m->params + lo, m->grads + lo, m->opt_m ? m->opt_m + lo : NULL, hi - lo,
+                                        c->lr, c->weight_decay, c->momentum))
     } else {
         double bc1 = 1.0 - pow((double)c->beta1, t), bc2 = 1.0 - pow((double)c->beta2, t);
         int adamw = c->optim == VAE_OPTIM_ADAMW;
         float step_size = (float)((double)c->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
         float l2 = adamw ? 0.0f : c->weight_decay;
         float decay = adamw ? (float)(1.0 - (double)c->lr * c->weight_decay) : 1.0f;
-        VAE__OPT_PASS(vae__adam_update(m->params + lo, m->grads + lo, m->opt_m + lo, m->opt_v + lo, hi - lo,
-                                       c->beta1, c->beta2, step_size, bc2_sqrt, c->eps, l2, decay))
+        VAE__PAR_SLICES(m->nparams, m->cfg.threads,
+                        vae__adam_update(m->params + lo, m->grads + lo, m->opt_m + lo, m->opt_v + lo, hi - lo,
+                                         c->beta1, c->beta2, step_size, bc2_sqrt, c->eps, l2, decay))
     }
 }
 
