@@ -1678,6 +1678,7 @@ static void vae__sgd_update_scalar(float *p, const float *g, float *buf, size_t 
  * n/16 + 4 roundings of 2^-53 relative to the sum of |terms|, < 4e-10 for
  * n = 50M. */
 #define VAE__ELEM_NACC 16
+#define VAE__BCE_CHUNK 256   /* elements per two-pass chunk of the BCE kernels */
 
 static double vae__elem_tree16(double *s)
 {
@@ -1930,29 +1931,46 @@ static ATTR double vae__sumsq_##S(const float *x, size_t n) \
     for (; i < n; i++) s_[i % VAE__ELEM_NACC] += (double)x[i] * (double)x[i]; \
     return vae__elem_tree16(s_); \
 } \
-VAE__ELEM_INLINE ATTR void vae__bce_blk_##S(const float *l, const float *t, float *p, float *dl, float scale, \
-                                  VAE__ED *a) \
+VAE__ELEM_INLINE ATTR void vae__bce_sig_##S(const float *l, const float *t, float *p, float *dl, float scale, \
+                                             float *e) \
 { \
-    int j; \
+    VAE__EV L = VAE__E_LD(l), E, P; \
+    E = vae__elem_exp_##S(VAE__E_SUB(VAE__E_SET(0.0f), VAE__E_ABS(L))); \
+    P = VAE__E_DIV(VAE__E_SEL(VAE__E_GE(L, VAE__E_SET(0.0f)), VAE__E_SET(1.0f), E), VAE__E_ADD(VAE__E_SET(1.0f), E)); \
+    VAE__E_ST(p, P); \
+    VAE__E_ST(e, E); \
+    if (dl) VAE__E_ST(dl, VAE__E_MUL(VAE__E_SUB(P, VAE__E_LD(t)), VAE__E_SET(scale))); \
+} \
+VAE__ELEM_INLINE ATTR void vae__bce_sum_##S(const float *l, const float *t, const float *e, VAE__ED *lo, VAE__ED *hi) \
+{ \
+    VAE__EV L = VAE__E_LD(l), T = VAE__E_LD(t), LP = vae__elem_log1p_##S(VAE__E_LD(e)); \
+    VAE__EV ML = VAE__E_MAX(VAE__E_SET(0.0f), L); \
+    *lo = VAE__E_DADD(*lo, VAE__E_DADD(VAE__E_DNMAC(VAE__E_DLO(L), VAE__E_DLO(T), VAE__E_DLO(ML)), VAE__E_DLO(LP))); \
+    *hi = VAE__E_DADD(*hi, VAE__E_DADD(VAE__E_DNMAC(VAE__E_DHI(L), VAE__E_DHI(T), VAE__E_DHI(ML)), VAE__E_DHI(LP))); \
+} \
+/* c elements (a multiple of VAE__ELEM_NACC, at most VAE__BCE_CHUNK) in two passes: the \
+ * sigmoid and exp, then log1p and the sums.  In one pass each element was a chain of ~120 \
+ * cycles of dependent operations, too long for enough of them to be in flight at once. */ \
+VAE__ELEM_INLINE ATTR void vae__bce_chunk_##S(const float *l, const float *t, float *p, float *dl, size_t c, \
+                                               float scale, VAE__ED *a) \
+{ \
+    float e_[VAE__BCE_CHUNK]; size_t q; int j; \
+    for (q = 0; q < c; q += VAE__EW) vae__bce_sig_##S(l + q, t + q, p + q, dl ? dl + q : NULL, scale, e_ + q); \
     for (j = 0; j < VAE__ELEM_NACC / VAE__EW; j++) { \
-        VAE__EV L = VAE__E_LD(l + j * VAE__EW), T = VAE__E_LD(t + j * VAE__EW), E, P, LP, ML; \
-        E = vae__elem_exp_##S(VAE__E_SUB(VAE__E_SET(0.0f), VAE__E_ABS(L))); \
-        P = VAE__E_DIV(VAE__E_SEL(VAE__E_GE(L, VAE__E_SET(0.0f)), VAE__E_SET(1.0f), E), VAE__E_ADD(VAE__E_SET(1.0f), E)); \
-        VAE__E_ST(p + j * VAE__EW, P); \
-        if (dl) VAE__E_ST(dl + j * VAE__EW, VAE__E_MUL(VAE__E_SUB(P, T), VAE__E_SET(scale))); \
-        LP = vae__elem_log1p_##S(E); \
-        ML = VAE__E_MAX(VAE__E_SET(0.0f), L); \
-        a[2 * j] = VAE__E_DADD(a[2 * j], VAE__E_DADD(VAE__E_DNMAC(VAE__E_DLO(L), VAE__E_DLO(T), VAE__E_DLO(ML)), VAE__E_DLO(LP))); \
-        a[2 * j + 1] = VAE__E_DADD(a[2 * j + 1], VAE__E_DADD(VAE__E_DNMAC(VAE__E_DHI(L), VAE__E_DHI(T), VAE__E_DHI(ML)), VAE__E_DHI(LP))); \
+        VAE__ED lo = a[2 * j], hi = a[2 * j + 1]; \
+        for (q = (size_t)j * VAE__EW; q < c; q += VAE__ELEM_NACC) vae__bce_sum_##S(l + q, t + q, e_ + q, &lo, &hi); \
+        a[2 * j] = lo; a[2 * j + 1] = hi; \
     } \
 } \
 static ATTR double vae__bce_logits_##S(const float *l, const float *t, float *p, float *dl, size_t n, \
                                        float scale) \
 { \
-    VAE__ED a_[VAE__ELEM_NDACC]; double s_[VAE__ELEM_NACC]; size_t i = 0; int j; \
+    VAE__ED a_[VAE__ELEM_NDACC]; double s_[VAE__ELEM_NACC]; size_t i = 0, c; int j; \
     for (j = 0; j < VAE__ELEM_NDACC; j++) a_[j] = VAE__E_DZERO(); \
-    for (; i + VAE__ELEM_NACC <= n; i += VAE__ELEM_NACC) \
-        vae__bce_blk_##S(l + i, t + i, p + i, dl ? dl + i : NULL, scale, a_); \
+    for (; i + VAE__ELEM_NACC <= n; i += c) { \
+        c = VAE__MIN(n - i, (size_t)VAE__BCE_CHUNK) / VAE__ELEM_NACC * VAE__ELEM_NACC; \
+        vae__bce_chunk_##S(l + i, t + i, p + i, dl ? dl + i : NULL, c, scale, a_); \
+    } \
     for (j = 0; j < VAE__ELEM_NDACC; j++) VAE__E_DST(s_ + j * (VAE__EW / 2), a_[j]); \
     if (i < n) { \
         float lb[VAE__ELEM_NACC], tb[VAE__ELEM_NACC], pb[VAE__ELEM_NACC], db[VAE__ELEM_NACC]; \
@@ -1960,7 +1978,7 @@ static ATTR double vae__bce_logits_##S(const float *l, const float *t, float *p,
         memset(lb, 0, sizeof lb); memset(tb, 0, sizeof tb); \
         memcpy(lb, l + i, r * sizeof(float)); memcpy(tb, t + i, r * sizeof(float)); \
         for (j = 0; j < VAE__ELEM_NDACC; j++) b_[j] = VAE__E_DZERO(); \
-        vae__bce_blk_##S(lb, tb, pb, db, scale, b_); \
+        vae__bce_chunk_##S(lb, tb, pb, db, VAE__ELEM_NACC, scale, b_); \
         for (j = 0; j < VAE__ELEM_NDACC; j++) VAE__E_DST(tm + j * (VAE__EW / 2), b_[j]); \
         memcpy(p + i, pb, r * sizeof(float)); \
         if (dl) memcpy(dl + i, db, r * sizeof(float)); \
