@@ -390,9 +390,11 @@ static void bshape_add(bshape *s, int *n, const char *group, const char *what, i
 }
 
 /* The products one training step of the conv preset runs, per layer: forward, dW, dX.
- * Conv and ConvTranspose work per image (as vae__conv_* / vae__convt_* call vae__gemm);
- * Linear works on the whole batch. dX is skipped where the layer's input is the model's
- * input (the model computes no gradient for it). */
+ * Conv and ConvTranspose run on chunks of q images side by side (vae__conv_chunk, from the
+ * model's planned work space: at batch 32 the whole batch), as vae__conv_* / vae__convt_*
+ * call vae__gemm; dW takes beta = 1 after a layer's first chunk. Linear works on the whole
+ * batch. dX is skipped where the layer's input is the model's input (the model computes no
+ * gradient for it). */
 static void bench_conv_shapes(bshape *s, int *n, int batch)
 {
     char arch[VAE_ARCH_MAX], what[VAE_NAME_MAX + 8];
@@ -400,7 +402,7 @@ static void bench_conv_shapes(bshape *s, int *n, int batch)
     vae_model m;
     int i, input_view = 1;
     vae_config_preset(&c, "conv");
-    c.batch = 1; /* only the layer list is needed */
+    c.batch = batch;
     if (vae_arch_preset(arch, sizeof arch, "conv", 1, 32, 32, 0, 0) != VAE_OK ||
         vae_model_init(&m, arch, &c, VAE_INFERENCE) != VAE_OK) {
         printf("(could not build the conv preset: no conv shapes)\n");
@@ -410,18 +412,22 @@ static void bench_conv_shapes(bshape *s, int *n, int batch)
         const vae_layer *l = &m.layers[i], *p = &m.layers[i - 1];
         int dx = !input_view, in = (int)(p->c * p->h * p->w);
         if (l->op != VAE_OP_INPUT && l->op != VAE_OP_FLATTEN && l->op != VAE_OP_RESHAPE) input_view = 0;
-        if (l->op == VAE_OP_CONV) {
-            int K = l->in_c * l->k * l->k, P = l->h * l->w;
-            snprintf(what, sizeof what, "%s fwd", l->name);  bshape_add(s, n, "conv", what, l->c, P, K, 0, 0, 1.0f);
-            snprintf(what, sizeof what, "%s dW", l->name);   bshape_add(s, n, "conv", what, l->c, K, P, 0, 1, 1.0f);
-            snprintf(what, sizeof what, "%s dX", l->name);
-            if (dx) bshape_add(s, n, "conv", what, K, P, l->c, 1, 0, 0.0f);
-        } else if (l->op == VAE_OP_CONVT) {
-            int K = l->c * l->k * l->k, HW = l->in_h * l->in_w;
-            snprintf(what, sizeof what, "%s fwd", l->name);  bshape_add(s, n, "conv", what, K, HW, l->in_c, 1, 0, 0.0f);
-            snprintf(what, sizeof what, "%s dW", l->name);   bshape_add(s, n, "conv", what, l->in_c, K, HW, 0, 1, 1.0f);
-            snprintf(what, sizeof what, "%s dX", l->name);
-            if (dx) bshape_add(s, n, "conv", what, l->in_c, HW, K, 0, 0, 0.0f);
+        if (l->op == VAE_OP_CONV || l->op == VAE_OP_CONVT) {
+            int q = vae__conv_chunk(l, m.cols_floats, batch);
+            float dwbeta = q < batch ? 1.0f : 0.0f;
+            if (l->op == VAE_OP_CONV) {
+                int K = l->in_c * l->k * l->k, N = q * l->h * l->w;
+                snprintf(what, sizeof what, "%s fwd", l->name);  bshape_add(s, n, "conv", what, l->c, N, K, 0, 0, 0.0f);
+                snprintf(what, sizeof what, "%s dW", l->name);   bshape_add(s, n, "conv", what, l->c, K, N, 0, 1, dwbeta);
+                snprintf(what, sizeof what, "%s dX", l->name);
+                if (dx) bshape_add(s, n, "conv", what, K, N, l->c, 1, 0, 0.0f);
+            } else {
+                int K = l->c * l->k * l->k, N = q * l->in_h * l->in_w;
+                snprintf(what, sizeof what, "%s fwd", l->name);  bshape_add(s, n, "conv", what, K, N, l->in_c, 1, 0, 0.0f);
+                snprintf(what, sizeof what, "%s dW", l->name);   bshape_add(s, n, "conv", what, l->in_c, K, N, 0, 1, dwbeta);
+                snprintf(what, sizeof what, "%s dX", l->name);
+                if (dx) bshape_add(s, n, "conv", what, l->in_c, N, K, 0, 0, 0.0f);
+            }
         } else if (l->op == VAE_OP_LINEAR || l->op == VAE_OP_MULV) {
             snprintf(what, sizeof what, "%s fwd", l->name);
             bshape_add(s, n, "conv", what, batch, l->c, in, 0, 1, l->has_bias ? 1.0f : 0.0f);
@@ -493,7 +499,7 @@ static void bench(int nrep, const double *peak, const char *only)
     if (peak[0] > 0)
         printf("%% = of the measured AVX2 FMA peak for that thread count (%.1f / %.1f GFLOP/s).\n", peak[0], peak[1]);
     printf("square: C = A B. mlp: seed 003 at batch 128 (the model's transposes). conv: every product of one\n"
-           "training step of the seed-002 conv preset at 1x32x32, batch 32 (conv/convt layers per image,\n"
+           "training step of the seed-002 conv preset at 1x32x32, batch 32 (conv/convt layers on the whole batch,\n"
            "linear layers per batch; beta = 1 where the layer accumulates into C).\n");
     for (s = 0; s < nsh; s++) {
         const bshape *sh = &shapes[s];
