@@ -655,6 +655,7 @@ typedef struct vae__gemm_kinfo {
 #else
 #define VAE__GEMM_PREFETCH(p) ((void)0)
 #endif
+#define VAE__GEMM_R2(X) X(0) X(1)
 #define VAE__GEMM_R4(X) X(0) X(1) X(2) X(3)
 #define VAE__GEMM_R6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
@@ -663,13 +664,13 @@ typedef struct vae__gemm_kinfo {
     c##r##0 = VAE__FMA(c##r##0, a_, b0_); c##r##1 = VAE__FMA(c##r##1, a_, b1_); }
 #define VAE__GEMM_FMA1(r) { const VAE__V a_ = VAE__BC(ak_ + (r) * rs_); \
     c##r##0 = VAE__FMA(c##r##0, a_, b0_); }
-#define VAE__GEMM_STEP2() { const VAE__V b0_ = VAE__LD(bk_), b1_ = VAE__LD(bk_ + VAE__VW); \
-    VAE__ROWS(VAE__GEMM_FMA2) }
-#define VAE__GEMM_STEP1() { const VAE__V b0_ = VAE__LD(bk_); VAE__ROWS(VAE__GEMM_FMA1) }
-#define VAE__GEMM_KLOOP(RS, CS, STEP) { \
+#define VAE__GEMM_STEP2(ROWS) { const VAE__V b0_ = VAE__LD(bk_), b1_ = VAE__LD(bk_ + VAE__VW); \
+    ROWS(VAE__GEMM_FMA2) }
+#define VAE__GEMM_STEP1(ROWS) { const VAE__V b0_ = VAE__LD(bk_); ROWS(VAE__GEMM_FMA1) }
+#define VAE__GEMM_KLOOP(RS, CS, STEP, ROWS) { \
     const ptrdiff_t rs_ = (RS), cs_ = (CS); \
     const float *ak_ = a, *bk_ = b; int k_; \
-    for (k_ = 0; k_ < kc; k_++) { STEP() ak_ += cs_; bk_ += 2 * VAE__VW; } }
+    for (k_ = 0; k_ < kc; k_++) { STEP(ROWS) ak_ += cs_; bk_ += 2 * VAE__VW; } }
 #define VAE__GEMM_ST0(r) \
     VAE__ST(c + (r) * ldc, VAE__MUL(va_, c##r##0)); \
     VAE__ST(c + (r) * ldc + VAE__VW, VAE__MUL(va_, c##r##1));
@@ -684,15 +685,17 @@ typedef struct vae__gemm_kinfo {
  * tail.  Each loop variant gets its own function and its own accumulators:
  * sharing one set across variants made gcc spill an accumulator inside the
  * hot loop.  When n fits one vector only half the FMAs are issued (the narrow
- * layers of a VAE, e.g. a 20-wide latent, hit this). */
-#define VAE__GEMM_EPILOGUE \
-    if (m == VAE__MR && n == 2 * VAE__VW) { \
+ * layers of a VAE, e.g. a 20-wide latent, hit this), and when m <= 2 only
+ * two rows are (a batch of 128 or 32 leaves 2 rows in its last 6-row tile:
+ * computing all 6 cost ~5% of a 128 x 400 x 784 product). */
+#define VAE__GEMM_EPILOGUE(ROWS, MRV) \
+    if (m == (MRV) && n == 2 * VAE__VW) { \
         const VAE__V va_ = VAE__SPLAT(alpha); \
-        if (beta == 0.0f) { VAE__ROWS(VAE__GEMM_ST0) } \
-        else { const VAE__V vb_ = VAE__SPLAT(beta); VAE__ROWS(VAE__GEMM_STB) } \
+        if (beta == 0.0f) { ROWS(VAE__GEMM_ST0) } \
+        else { const VAE__V vb_ = VAE__SPLAT(beta); ROWS(VAE__GEMM_STB) } \
     } else { \
         float t_[VAE__MR * 2 * VAE__VW]; int i_, j_; \
-        VAE__ROWS(VAE__GEMM_STT) \
+        ROWS(VAE__GEMM_STT) \
         for (i_ = 0; i_ < m; i_++) { \
             float *cr_ = c + i_ * ldc; const float *tr_ = t_ + i_ * 2 * VAE__VW; \
             if (beta == 0.0f) { for (j_ = 0; j_ < n; j_++) cr_[j_] = alpha * tr_[j_]; } \
@@ -701,24 +704,33 @@ typedef struct vae__gemm_kinfo {
     }
 #define VAE__GEMM_UKR_PARAMS int kc, const float *a, ptrdiff_t rsa, ptrdiff_t csa, \
     const float *b, float *c, ptrdiff_t ldc, float alpha, float beta, int m, int n
+#define VAE__GEMM_UKR_ARGS kc, a, rsa, csa, b, c, ldc, alpha, beta, m, n
 /* Only valid rows/columns: forming a pointer past C is undefined in C. */
 #define VAE__GEMM_PFC(r) if ((r) < m) { VAE__GEMM_PREFETCH(c + (r) * ldc); \
     VAE__GEMM_PREFETCH(c + (r) * ldc + n - 1); }
-#define VAE__GEMM_UKR_VARIANT(NAME, ATTR, STEP) \
+#define VAE__GEMM_UKR_VARIANT(NAME, ATTR, STEP, ROWS, MRV) \
 static ATTR void NAME(VAE__GEMM_UKR_PARAMS) \
 { \
-    VAE__ROWS(VAE__GEMM_DECL) \
-    VAE__ROWS(VAE__GEMM_PFC) \
-    VAE__GEMM_KLOOP(rsa, csa, STEP) \
-    VAE__GEMM_EPILOGUE \
+    ROWS(VAE__GEMM_DECL) \
+    ROWS(VAE__GEMM_PFC) \
+    VAE__GEMM_KLOOP(rsa, csa, STEP, ROWS) \
+    VAE__GEMM_EPILOGUE(ROWS, MRV) \
 }
-#define VAE__GEMM_UKR_DEFINE(NAME, NAME2, NAME1, ATTR) \
-VAE__GEMM_UKR_VARIANT(NAME2, ATTR, VAE__GEMM_STEP2) \
-VAE__GEMM_UKR_VARIANT(NAME1, ATTR, VAE__GEMM_STEP1) \
+/* NAME picks one of four loops: 2 or 1 vectors wide, VAE__MR or 2 rows tall. */
+#define VAE__GEMM_UKR_DEFINE(NAME, ATTR) \
+VAE__GEMM_UKR_VARIANT(NAME##_2v, ATTR, VAE__GEMM_STEP2, VAE__ROWS, VAE__MR) \
+VAE__GEMM_UKR_VARIANT(NAME##_1v, ATTR, VAE__GEMM_STEP1, VAE__ROWS, VAE__MR) \
+VAE__GEMM_UKR_VARIANT(NAME##_2v2r, ATTR, VAE__GEMM_STEP2, VAE__GEMM_R2, 2) \
+VAE__GEMM_UKR_VARIANT(NAME##_1v2r, ATTR, VAE__GEMM_STEP1, VAE__GEMM_R2, 2) \
 static ATTR void NAME(VAE__GEMM_UKR_PARAMS) \
 { \
-    if (n <= VAE__VW) NAME1(kc, a, rsa, csa, b, c, ldc, alpha, beta, m, n); \
-    else NAME2(kc, a, rsa, csa, b, c, ldc, alpha, beta, m, n); \
+    if (m <= 2) { \
+        if (n <= VAE__VW) NAME##_1v2r(VAE__GEMM_UKR_ARGS); \
+        else NAME##_2v2r(VAE__GEMM_UKR_ARGS); \
+    } else { \
+        if (n <= VAE__VW) NAME##_1v(VAE__GEMM_UKR_ARGS); \
+        else NAME##_2v(VAE__GEMM_UKR_ARGS); \
+    } \
 }
 
 /* ---- scalar kernel: plain C, always present, the reference twin ---------- */
@@ -760,7 +772,7 @@ static void vae__gemm_ukr_scalar(int kc, const float *a, ptrdiff_t rsa, ptrdiff_
 #define VAE__FMA(c, a, b) _mm_add_ps((c), _mm_mul_ps((a), (b)))
 #define VAE__MUL(a, b) _mm_mul_ps((a), (b))
 #define VAE__ADD(a, b) _mm_add_ps((a), (b))
-VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_sse2, vae__gemm_ukr_sse2_2v, vae__gemm_ukr_sse2_1v, )
+VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_sse2, )
 #undef VAE__V
 #undef VAE__VW
 #undef VAE__MR
@@ -789,7 +801,7 @@ VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_sse2, vae__gemm_ukr_sse2_2v, vae__gemm_ukr_ss
 #define VAE__FMA(c, a, b) _mm256_fmadd_ps((a), (b), (c))
 #define VAE__MUL(a, b) _mm256_mul_ps((a), (b))
 #define VAE__ADD(a, b) _mm256_add_ps((a), (b))
-VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_avx2, vae__gemm_ukr_avx2_2v, vae__gemm_ukr_avx2_1v, VAE__GEMM_AVX2_ATTR)
+VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_avx2, VAE__GEMM_AVX2_ATTR)
 #undef VAE__V
 #undef VAE__VW
 #undef VAE__MR
@@ -822,7 +834,7 @@ VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_avx2, vae__gemm_ukr_avx2_2v, vae__gemm_ukr_av
 #endif
 #define VAE__MUL(a, b) vmulq_f32((a), (b))
 #define VAE__ADD(a, b) vaddq_f32((a), (b))
-VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_neon, vae__gemm_ukr_neon_2v, vae__gemm_ukr_neon_1v, )
+VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_neon, )
 #undef VAE__V
 #undef VAE__VW
 #undef VAE__MR
@@ -851,7 +863,7 @@ VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_neon, vae__gemm_ukr_neon_2v, vae__gemm_ukr_ne
 #define VAE__FMA(c, a, b) wasm_f32x4_add((c), wasm_f32x4_mul((a), (b)))
 #define VAE__MUL(a, b) wasm_f32x4_mul((a), (b))
 #define VAE__ADD(a, b) wasm_f32x4_add((a), (b))
-VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_wasm, vae__gemm_ukr_wasm_2v, vae__gemm_ukr_wasm_1v, )
+VAE__GEMM_UKR_DEFINE(vae__gemm_ukr_wasm, )
 #undef VAE__V
 #undef VAE__VW
 #undef VAE__MR
