@@ -685,9 +685,10 @@ typedef struct vae__gemm_kinfo {
  * tail.  Each loop variant gets its own function and its own accumulators:
  * sharing one set across variants made gcc spill an accumulator inside the
  * hot loop.  When n fits one vector only half the FMAs are issued (the narrow
- * layers of a VAE, e.g. a 20-wide latent, hit this), and when m <= 2 only
- * two rows are (a batch of 128 or 32 leaves 2 rows in its last 6-row tile:
- * computing all 6 cost ~5% of a 128 x 400 x 784 product). */
+ * layers of a VAE, e.g. a 20-wide latent, hit this), and a tile of m <= 2 or
+ * m <= 4 rows runs a 2- or 4-row loop: batches of 128 and 32 leave 2 rows in
+ * their last 6-row tile, 64 and 16 leave 4 (computing all 6 cost ~5% of a
+ * 128 x 400 x 784 product, ~2% of 64 x 400 x 784). */
 #define VAE__GEMM_EPILOGUE(ROWS, MRV) \
     if (m == (MRV) && n == 2 * VAE__VW) { \
         const VAE__V va_ = VAE__SPLAT(alpha); \
@@ -716,17 +717,23 @@ static ATTR void NAME(VAE__GEMM_UKR_PARAMS) \
     VAE__GEMM_KLOOP(rsa, csa, STEP, ROWS) \
     VAE__GEMM_EPILOGUE(ROWS, MRV) \
 }
-/* NAME picks one of four loops: 2 or 1 vectors wide, VAE__MR or 2 rows tall. */
+/* NAME picks one of six loops: 2 or 1 vectors wide, VAE__MR, 4 or 2 rows tall (4 only where
+ * VAE__MR is 6). */
 #define VAE__GEMM_UKR_DEFINE(NAME, ATTR) \
 VAE__GEMM_UKR_VARIANT(NAME##_2v, ATTR, VAE__GEMM_STEP2, VAE__ROWS, VAE__MR) \
 VAE__GEMM_UKR_VARIANT(NAME##_1v, ATTR, VAE__GEMM_STEP1, VAE__ROWS, VAE__MR) \
 VAE__GEMM_UKR_VARIANT(NAME##_2v2r, ATTR, VAE__GEMM_STEP2, VAE__GEMM_R2, 2) \
 VAE__GEMM_UKR_VARIANT(NAME##_1v2r, ATTR, VAE__GEMM_STEP1, VAE__GEMM_R2, 2) \
+VAE__GEMM_UKR_VARIANT(NAME##_2v4r, ATTR, VAE__GEMM_STEP2, VAE__GEMM_R4, 4) \
+VAE__GEMM_UKR_VARIANT(NAME##_1v4r, ATTR, VAE__GEMM_STEP1, VAE__GEMM_R4, 4) \
 static ATTR void NAME(VAE__GEMM_UKR_PARAMS) \
 { \
     if (m <= 2) { \
         if (n <= VAE__VW) NAME##_1v2r(VAE__GEMM_UKR_ARGS); \
         else NAME##_2v2r(VAE__GEMM_UKR_ARGS); \
+    } else if (m <= 4 && VAE__MR > 4) { \
+        if (n <= VAE__VW) NAME##_1v4r(VAE__GEMM_UKR_ARGS); \
+        else NAME##_2v4r(VAE__GEMM_UKR_ARGS); \
     } else { \
         if (n <= VAE__VW) NAME##_1v(VAE__GEMM_UKR_ARGS); \
         else NAME##_2v(VAE__GEMM_UKR_ARGS); \
