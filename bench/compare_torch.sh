@@ -90,6 +90,6 @@ ratio() { echo "$1 $2" | awk '$1 != "-" && $2 != "-" && $2 > 0 { printf "%.2fx",
 best() { echo "$1 $2" | awk '{ a = $1 == "-" ? 0 : $1; b = $2 == "-" ? 0 : $2; v = a > b ? a : b; print (v > 0 ? v : "-") }'; }
 case " $who " in *" pytorch "*)
   if [ "$T" = 1 ]; then summary="$summary vae.h/pytorch $(ratio "$med_vae_h" "$med_pytorch") (PyTorch on one thread),"
-  else summary="$summary vae.h/pytorch $(ratio "$med_vae_h" "$(best "$med_pytorch" "$med_pytorch_default")") (the faster PyTorch),"; fi ;; esac
+  else summary="$summary vae.h/pytorch $(ratio "$med_vae_h" "$(best "$med_pytorch" "$med_pytorch_default")") (the faster PyTorch at $T threads; make bench's summary uses PyTorch's best on $T cores, which also counts its untouched 1-thread run),"; fi ;; esac
 case " $who " in *" native "*) summary="$summary plain/native $(ratio "$med_vae_h" "$med_native")," ;; esac
 echo "$summary" | sed 's/,$//'
