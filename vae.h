@@ -4186,10 +4186,11 @@ static void vae__act_backward(vae_op op, float alpha, float *VAE__RESTRICT dx, c
     case VAE_OP_SIGMOID:    for (i = 0; i < count; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]); break;
     case VAE_OP_TANH:       for (i = 0; i < count; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]); break;
     case VAE_OP_SILU:
-        for (i = 0; i < count; i++) {
-            float s = vae__elem_sigmoid_scalar(x[i]);
-            dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
-        }
+        /* sigmoid(x) into dx by the vector kernel, then dx = dy s (1 + x (1 - s)) */
+        vae__sigmoid_forward(dx, x, count);
+        for (i = 0; i + 8 <= count; i += 8)
+            for (k = 0; k < 8; k++) { float sg = dx[i + k]; dx[i + k] = dy[i + k] * sg * (1.0f + x[i + k] * (1.0f - sg)); }
+        for (; i < count; i++) { float sg = dx[i]; dx[i] = dy[i] * sg * (1.0f + x[i] * (1.0f - sg)); }
         break;
     default: VAE_ASSERT(0);
     }
