@@ -391,7 +391,7 @@ static void bshape_add(bshape *s, int *n, const char *group, const char *what, i
 
 /* The products one training step of the conv preset runs, per layer: forward, dW, dX.
  * Conv and ConvTranspose run on chunks of q images side by side (vae__conv_chunk, from the
- * model's planned work space: at batch 32 the whole batch), as vae__conv_* / vae__convt_*
+ * model's planned work space: 16 or 32 images at batch 32), as vae__conv_* / vae__convt_*
  * call vae__gemm; dW takes beta = 1 after a layer's first chunk. Linear works on the whole
  * batch. dX is skipped where the layer's input is the model's input (the model computes no
  * gradient for it). */
@@ -413,21 +413,18 @@ static void bench_conv_shapes(bshape *s, int *n, int batch)
         int dx = !input_view, in = (int)(p->c * p->h * p->w);
         if (l->op != VAE_OP_INPUT && l->op != VAE_OP_FLATTEN && l->op != VAE_OP_RESHAPE) input_view = 0;
         if (l->op == VAE_OP_CONV || l->op == VAE_OP_CONVT) {
-            int q = vae__conv_chunk(l, m.cols_floats, batch);
-            float dwbeta = q < batch ? 1.0f : 0.0f;
-            if (l->op == VAE_OP_CONV) {
-                int K = l->in_c * l->k * l->k, N = q * l->h * l->w;
-                snprintf(what, sizeof what, "%s fwd", l->name);  bshape_add(s, n, "conv", what, l->c, N, K, 0, 0, 0.0f);
-                snprintf(what, sizeof what, "%s dW", l->name);   bshape_add(s, n, "conv", what, l->c, K, N, 0, 1, dwbeta);
-                snprintf(what, sizeof what, "%s dX", l->name);
-                if (dx) bshape_add(s, n, "conv", what, K, N, l->c, 1, 0, 0.0f);
-            } else {
-                int K = l->c * l->k * l->k, N = q * l->in_h * l->in_w;
-                snprintf(what, sizeof what, "%s fwd", l->name);  bshape_add(s, n, "conv", what, K, N, l->in_c, 1, 0, 0.0f);
-                snprintf(what, sizeof what, "%s dW", l->name);   bshape_add(s, n, "conv", what, l->in_c, K, N, 0, 1, dwbeta);
-                snprintf(what, sizeof what, "%s dX", l->name);
-                if (dx) bshape_add(s, n, "conv", what, l->in_c, N, K, 0, 0, 0.0f);
-            }
+            /* A convolution multiplies its R x K weights by K x N columns (K = channels x k x k on
+             * the im2col side, N = q x positions): conv's forward is W cols and its dX is W^T dy;
+             * ConvTranspose, the adjoint, has the two the other way round. */
+            const int conv = l->op == VAE_OP_CONV, q = vae__conv_chunk(l, m.cols_floats, batch);
+            const int R = conv ? l->c : l->in_c, K = (conv ? l->in_c : l->c) * l->k * l->k;
+            const int N = q * (conv ? l->h * l->w : l->in_h * l->in_w);
+            snprintf(what, sizeof what, "%s %s", l->name, conv ? "fwd" : "dX");
+            if (conv || dx) bshape_add(s, n, "conv", what, R, N, K, 0, 0, 0.0f);
+            snprintf(what, sizeof what, "%s dW", l->name);
+            bshape_add(s, n, "conv", what, R, K, N, 0, 1, q < batch ? 1.0f : 0.0f);
+            snprintf(what, sizeof what, "%s %s", l->name, conv ? "dX" : "fwd");
+            if (!conv || dx) bshape_add(s, n, "conv", what, K, N, R, 1, 0, 0.0f);
         } else if (l->op == VAE_OP_LINEAR || l->op == VAE_OP_MULV) {
             snprintf(what, sizeof what, "%s fwd", l->name);
             bshape_add(s, n, "conv", what, batch, l->c, in, 0, 1, l->has_bias ? 1.0f : 0.0f);
@@ -499,7 +496,7 @@ static void bench(int nrep, const double *peak, const char *only)
     if (peak[0] > 0)
         printf("%% = of the measured AVX2 FMA peak for that thread count (%.1f / %.1f GFLOP/s).\n", peak[0], peak[1]);
     printf("square: C = A B. mlp: seed 003 at batch 128 (the model's transposes). conv: every product of one\n"
-           "training step of the seed-002 conv preset at 1x32x32, batch 32 (conv/convt layers on the whole batch,\n"
+           "training step of the seed-002 conv preset at 1x32x32, batch 32 (conv/convt layers on chunks of images,\n"
            "linear layers per batch; beta = 1 where the layer accumulates into C).\n");
     for (s = 0; s < nsh; s++) {
         const bshape *sh = &shapes[s];
