@@ -47,47 +47,31 @@ typedef float (*peak_fn)(long iters);
 #define PEAK_STEP(F)                                                                   \
     F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7) F(8) F(9) F(10) F(11)
 
-__attribute__((target("avx2,fma"))) static float peak_avx2(long iters)
-{
-    __m256 a0 = _mm256_set1_ps(0.0f), a1 = _mm256_set1_ps(1.0f), a2 = _mm256_set1_ps(2.0f),
-           a3 = _mm256_set1_ps(3.0f), a4 = _mm256_set1_ps(4.0f), a5 = _mm256_set1_ps(5.0f),
-           a6 = _mm256_set1_ps(6.0f), a7 = _mm256_set1_ps(7.0f), a8 = _mm256_set1_ps(8.0f),
-           a9 = _mm256_set1_ps(9.0f), a10 = _mm256_set1_ps(10.0f), a11 = _mm256_set1_ps(11.0f);
-    const __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    float o[8];
-    long k;
-    for (k = 0; k < iters; k++) {
-#define F(i) a##i = _mm256_fmadd_ps(a##i, b, c);
-        PEAK_STEP(F)
-#undef F
+/* One kernel per width, written once: V the vector type, W its floats, P the intrinsics'
+ * prefix (_mm256 or _mm512). */
+#define PEAK_KERNEL(NAME, TARGET, V, W, P)                                             \
+    __attribute__((target(TARGET))) static float NAME(long iters)                      \
+    {                                                                                  \
+        V a0 = P##_set1_ps(0.0f), a1 = P##_set1_ps(1.0f), a2 = P##_set1_ps(2.0f),      \
+          a3 = P##_set1_ps(3.0f), a4 = P##_set1_ps(4.0f), a5 = P##_set1_ps(5.0f),      \
+          a6 = P##_set1_ps(6.0f), a7 = P##_set1_ps(7.0f), a8 = P##_set1_ps(8.0f),      \
+          a9 = P##_set1_ps(9.0f), a10 = P##_set1_ps(10.0f), a11 = P##_set1_ps(11.0f);  \
+        const V b = P##_set1_ps(0.999999f), c = P##_set1_ps(1e-7f);                    \
+        float o[W];                                                                    \
+        long k;                                                                        \
+        for (k = 0; k < iters; k++) {                                                  \
+            PEAK_STEP(PEAK_FMA_##P)                                                    \
+        }                                                                              \
+        a0 = P##_add_ps(P##_add_ps(P##_add_ps(a0, a1), P##_add_ps(a2, a3)),            \
+                        P##_add_ps(P##_add_ps(a4, a5), P##_add_ps(a6, a7)));           \
+        a0 = P##_add_ps(a0, P##_add_ps(P##_add_ps(a8, a9), P##_add_ps(a10, a11)));     \
+        P##_storeu_ps(o, a0);                                                          \
+        return o[0];                                                                   \
     }
-    a0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                       _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-    a0 = _mm256_add_ps(a0, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
-    _mm256_storeu_ps(o, a0);
-    return o[0];
-}
-
-__attribute__((target("avx512f"))) static float peak_avx512(long iters)
-{
-    __m512 a0 = _mm512_set1_ps(0.0f), a1 = _mm512_set1_ps(1.0f), a2 = _mm512_set1_ps(2.0f),
-           a3 = _mm512_set1_ps(3.0f), a4 = _mm512_set1_ps(4.0f), a5 = _mm512_set1_ps(5.0f),
-           a6 = _mm512_set1_ps(6.0f), a7 = _mm512_set1_ps(7.0f), a8 = _mm512_set1_ps(8.0f),
-           a9 = _mm512_set1_ps(9.0f), a10 = _mm512_set1_ps(10.0f), a11 = _mm512_set1_ps(11.0f);
-    const __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    float o[16];
-    long k;
-    for (k = 0; k < iters; k++) {
-#define F(i) a##i = _mm512_fmadd_ps(a##i, b, c);
-        PEAK_STEP(F)
-#undef F
-    }
-    a0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-                       _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
-    a0 = _mm512_add_ps(a0, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
-    _mm512_storeu_ps(o, a0);
-    return o[0];
-}
+#define PEAK_FMA__mm256(i) a##i = _mm256_fmadd_ps(a##i, b, c);
+#define PEAK_FMA__mm512(i) a##i = _mm512_fmadd_ps(a##i, b, c);
+PEAK_KERNEL(peak_avx2, "avx2,fma", __m256, 8, _mm256)
+PEAK_KERNEL(peak_avx512, "avx512f", __m512, 16, _mm512)
 #endif
 
 typedef struct isa {
