@@ -3875,6 +3875,18 @@ static float vae__row_sqdev(const float *x, size_t n, float m)
     return vae__lanes8(a);
 }
 
+/* sum of (x - m) into *sd and of (x - m)^2 into *sq: groupnorm's second pass, whose sum of
+   deviations corrects a mean summed in float lanes */
+static void vae__row_dev2(const float *x, size_t n, float m, float *sd, float *sq)
+{
+    float a[8] = { 0, 0, 0, 0, 0, 0, 0, 0 }, b[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    size_t j;
+    int k;
+    for (j = 0; j + 8 <= n; j += 8) for (k = 0; k < 8; k++) { float d = x[j + k] - m; a[k] += d; b[k] += d * d; }
+    for (k = 0; j < n; j++, k++) { float d = x[j] - m; a[k] += d; b[k] += d * d; }
+    *sd = vae__lanes8(a); *sq = vae__lanes8(b);
+}
+
 /* sum of dy (x - m) */
 static float vae__row_dotdev(const float *dy, const float *x, size_t n, float m)
 {
@@ -3995,61 +4007,87 @@ static void vae__bn_backward_frozen(const vae_layer *l, float *dx, const float *
 
 /* GroupNorm as PyTorch defines it: each image's C channels form `groups` contiguous sets of
    C/groups channels, normalised by their own mean and biased variance in training and eval
-   alike, then scaled and shifted per channel. aux keeps each group's mean and 1/std. */
-static void vae__gn_forward(const vae_layer *l, float *y, const float *x, int n)
+   alike, then scaled and shifted per channel. Sums run per channel row in float lanes, rows
+   added in double in order, as in batchnorm. (image, group) pairs are split over threads.
+   aux keeps each group's mean and 1/std. */
+static void vae__gn_forward(const vae_layer *l, float *y, const float *x, int n, int threads)
 {
-    int G = l->groups, cg = l->c / G, i, g, c;
-    size_t HW = (size_t)l->h * l->w, len = (size_t)cg * HW, j;
-    for (i = 0; i < n; i++)
-        for (g = 0; g < G; g++) {
-            const float *xg = x + ((size_t)i * G + g) * len;
-            float *yg = y + ((size_t)i * G + g) * len, mean, inv;
-            double s = 0, v = 0;
-            for (j = 0; j < len; j++) s += xg[j];
-            s /= (double)len;
-            for (j = 0; j < len; j++) { double d = xg[j] - s; v += d * d; }
-            mean = (float)s; inv = (float)(1.0 / sqrt(v / (double)len + l->eps));
-            l->aux[(size_t)i * 2 * G + g] = mean; l->aux[(size_t)i * 2 * G + G + g] = inv;
-            for (c = 0; c < cg; c++) {
-                float sc = l->weight ? l->weight[g * cg + c] * inv : inv, sh = l->bias ? l->bias[g * cg + c] : 0.0f;
-                const float *xc = xg + (size_t)c * HW;
-                float *yc = yg + (size_t)c * HW;
-                for (j = 0; j < HW; j++) yc[j] = (xc[j] - mean) * sc + sh;
-            }
+    int G = l->groups, cg = l->c / G, ig;
+    size_t HW = (size_t)l->h * l->w, len = (size_t)cg * HW;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads > 1 ? threads : 1) if (threads > 1 && (size_t)n * G * len >= VAE__PAR_MIN) schedule(static)
+#endif
+    for (ig = 0; ig < n * G; ig++) {
+        int i = ig / G, g = ig % G, c;
+        const float *xg = x + (size_t)ig * len;
+        float *yg = y + (size_t)ig * len, mean, inv;
+        double s = 0, sd = 0, v = 0;
+        for (c = 0; c < cg; c++) s += vae__row_sum(xg + (size_t)c * HW, HW);
+        mean = (float)(s / (double)len);
+        /* two-pass with a correction: the deviations' own sum refines the mean (a large mean
+           over a small spread loses digits in float lanes), and takes its square off v */
+        for (c = 0; c < cg; c++) {
+            float a, b;
+            vae__row_dev2(xg + (size_t)c * HW, HW, mean, &a, &b);
+            sd += a; v += b;
         }
+        sd /= (double)len;
+        v = VAE__MAX(v / (double)len - sd * sd, 0.0);
+        mean = (float)(mean + sd);
+        inv = (float)(1.0 / sqrt(v + l->eps));
+        l->aux[(size_t)i * 2 * G + g] = mean; l->aux[(size_t)i * 2 * G + G + g] = inv;
+        for (c = 0; c < cg; c++) {
+            int ch = g * cg + c;
+            float sc = l->weight ? l->weight[ch] * inv : inv, sh = l->bias ? l->bias[ch] : 0.0f;
+            vae__row_affine(yg + (size_t)c * HW, xg + (size_t)c * HW, HW, mean, sc, sh);
+        }
+    }
+#ifndef _OPENMP
+    (void)threads;
+#endif
 }
 
 /* With xhat = (x - mean) / std and g = dy * gamma over one group of N values:
    dx = (g - mean(g) - xhat mean(g xhat)) / std; dgamma = sum dy xhat, dbeta = sum dy over
-   images and positions, summed image by image in order. */
-static void vae__gn_backward(const vae_layer *l, float *dx, const float *dy, const float *x, int n)
+   images and positions. Groups are split over threads, each running its images in order, so
+   dgamma and dbeta add the images' row sums in the same order for any thread count. */
+static void vae__gn_backward(const vae_layer *l, float *dx, const float *dy, const float *x, int n, int threads)
 {
-    int G = l->groups, cg = l->c / G, i, g, c;
-    size_t HW = (size_t)l->h * l->w, len = (size_t)cg * HW, j;
-    if (l->dweight) { memset(l->dweight, 0, sizeof(float) * l->c); memset(l->dbias, 0, sizeof(float) * l->c); }
-    for (i = 0; i < n; i++)
-        for (g = 0; g < G; g++) {
+    int G = l->groups, cg = l->c / G, g;
+    size_t HW = (size_t)l->h * l->w, len = (size_t)cg * HW;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads > 1 ? threads : 1) if (threads > 1 && (size_t)n * G * len >= VAE__PAR_MIN) schedule(static)
+#endif
+    for (g = 0; g < G; g++) {
+        int i, c;
+        if (l->dweight)
+            for (c = 0; c < cg; c++) l->dweight[g * cg + c] = l->dbias[g * cg + c] = 0.0f;
+        for (i = 0; i < n; i++) {
             size_t off = ((size_t)i * G + g) * len;
-            float mean = l->aux[(size_t)i * 2 * G + g], inv = l->aux[(size_t)i * 2 * G + G + g];
+            const float mean = l->aux[(size_t)i * 2 * G + g], inv = l->aux[(size_t)i * 2 * G + G + g];
             double sg = 0, sgx = 0;
+            float mg, mgx;
             for (c = 0; c < cg; c++) {
-                const float *xc = x + off + (size_t)c * HW, *dyc = dy + off + (size_t)c * HW;
-                float gam = l->weight ? l->weight[g * cg + c] : 1.0f;
-                double sdy = 0, sdyx = 0;
-                for (j = 0; j < HW; j++) { float xh = (xc[j] - mean) * inv; sdy += dyc[j]; sdyx += (double)dyc[j] * xh; }
-                if (l->dweight) { l->dweight[g * cg + c] += (float)sdyx; l->dbias[g * cg + c] += (float)sdy; }
-                sg += gam * sdy; sgx += gam * sdyx;
+                int ch = g * cg + c;
+                const float *dyc = dy + off + (size_t)c * HW;
+                float gam = l->weight ? l->weight[ch] : 1.0f;
+                float sdy = vae__row_sum(dyc, HW), sdyx = vae__row_dotdev(dyc, x + off + (size_t)c * HW, HW, mean) * inv;
+                if (l->dweight) { l->dweight[ch] += sdyx; l->dbias[ch] += sdy; }
+                sg += (double)gam * sdy; sgx += (double)gam * sdyx;
             }
             if (!dx) continue;
-            {
-                float mg = (float)(sg / (double)len), mgx = (float)(sgx / (double)len);
-                for (c = 0; c < cg; c++) {
-                    const float *xc = x + off + (size_t)c * HW, *dyc = dy + off + (size_t)c * HW;
-                    float *dxc = dx + off + (size_t)c * HW, gam = l->weight ? l->weight[g * cg + c] : 1.0f;
-                    for (j = 0; j < HW; j++) dxc[j] = (gam * dyc[j] - mg - (xc[j] - mean) * inv * mgx) * inv;
-                }
+            /* dx = a dy - b (x - mean) - d with a = gamma / std, b = mgx / std^2, d = mg / std */
+            mg = (float)(sg / (double)len); mgx = (float)(sgx / (double)len);
+            for (c = 0; c < cg; c++) {
+                float gam = l->weight ? l->weight[g * cg + c] : 1.0f;
+                vae__row_bn_dx(dx + off + (size_t)c * HW, dy + off + (size_t)c * HW, x + off + (size_t)c * HW, HW,
+                               mean, gam * inv, mgx * inv * inv, mg * inv);
             }
         }
+    }
+#ifndef _OPENMP
+    (void)threads;
+#endif
 }
 
 /* MaxPool2d over k x k windows at stride s. Backward sends each output's gradient to the
@@ -4272,7 +4310,7 @@ static void vae__forward(vae_model *m, int from, int to, int n, vae_rng *rng, in
             break;
         case VAE_OP_CONV:  vae__conv_forward(&g, l, l->y, p->y, n, m->cols, m->cols_floats); break;
         case VAE_OP_BATCHNORM: vae__bn_forward(l, l->y, p->y, n, train, g.threads); break;
-        case VAE_OP_GROUPNORM: vae__gn_forward(l, l->y, p->y, n); break;
+        case VAE_OP_GROUPNORM: vae__gn_forward(l, l->y, p->y, n, g.threads); break;
         case VAE_OP_MAXPOOL: vae__maxpool_forward(l, l->y, p->y, n); break;
         case VAE_OP_UPSAMPLE: vae__upsample_forward(l, l->y, p->y, n); break;
         case VAE_OP_ADD: {
@@ -4311,7 +4349,7 @@ static void vae__backward(vae_model *m, int start, int n, float kl_w)
             if (m->cfg.frozen_stats) vae__bn_backward_frozen(l, dx, l->dy, p->y, n);
             else vae__bn_backward(l, dx, l->dy, p->y, n, g.threads);
             break;
-        case VAE_OP_GROUPNORM: vae__gn_backward(l, dx, l->dy, p->y, n); break;
+        case VAE_OP_GROUPNORM: vae__gn_backward(l, dx, l->dy, p->y, n, g.threads); break;
         case VAE_OP_MAXPOOL: if (dx) vae__maxpool_backward(l, dx, l->dy, p->y, n); break;
         case VAE_OP_UPSAMPLE: if (dx) vae__upsample_backward(l, dx, l->dy, n); break;
         case VAE_OP_ADD: {
