@@ -3986,23 +3986,31 @@ static void vae__bn_backward(const vae_layer *l, float *dx, const float *dy, con
 }
 
 /* BatchNorm in eval mode (frozen statistics): y = (x - running mean) * inv * gamma + beta with
-   inv = 1/sqrt(running var + eps), so dx = dy gamma inv, dgamma = sum dy xhat, dbeta = sum dy. */
-static void vae__bn_backward_frozen(const vae_layer *l, float *dx, const float *dy, const float *x, int n)
+   inv = 1/sqrt(running var + eps), so dx = dy gamma inv, dgamma = sum dy xhat, dbeta = sum dy,
+   summed as in vae__bn_backward. Channels are split over threads. */
+static void vae__bn_backward_frozen(const vae_layer *l, float *dx, const float *dy, const float *x, int n, int threads)
 {
-    int C = l->c, c, i;
-    size_t HW = (size_t)l->h * l->w, j;
+    int C = l->c, c;
+    size_t HW = (size_t)l->h * l->w;
     const float *rm = l->state, *rv = rm + C;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads > 1 ? threads : 1) if (threads > 1 && (size_t)n * HW * C >= VAE__PAR_MIN) schedule(static)
+#endif
     for (c = 0; c < C; c++) {
-        float mean = rm[c], inv = (float)(1.0 / sqrt((double)rv[c] + l->eps)), k = l->weight[c] * inv;
+        const float mean = rm[c], inv = (float)(1.0 / sqrt((double)rv[c] + l->eps)), k = l->weight[c] * inv;
         double sdy = 0, sdyx = 0;
-        for (i = 0; i < n; i++)
-            for (j = 0; j < HW; j++) {
-                size_t q = ((size_t)i * C + c) * HW + j;
-                sdy += dy[q]; sdyx += (double)dy[q] * ((x[q] - mean) * inv);
-                if (dx) dx[q] = dy[q] * k;
-            }
-        l->dbias[c] = (float)sdy; l->dweight[c] = (float)sdyx;
+        int i;
+        for (i = 0; i < n; i++) {
+            const size_t off = ((size_t)i * C + c) * HW;
+            sdy += vae__row_sum(dy + off, HW);
+            sdyx += vae__row_dotdev(dy + off, x + off, HW, mean);
+            if (dx) vae__row_affine(dx + off, dy + off, HW, 0.0f, k, 0.0f);
+        }
+        l->dbias[c] = (float)sdy; l->dweight[c] = (float)(sdyx * inv);
     }
+#ifndef _OPENMP
+    (void)threads;
+#endif
 }
 
 /* GroupNorm as PyTorch defines it: each image's C channels form `groups` contiguous sets of
@@ -4346,7 +4354,7 @@ static void vae__backward(vae_model *m, int start, int n, float kl_w)
             break;
         case VAE_OP_CONV:  vae__conv_backward(&g, l, dx, l->dy, p->y, n, m->cols, m->cols_floats); break;
         case VAE_OP_BATCHNORM:
-            if (m->cfg.frozen_stats) vae__bn_backward_frozen(l, dx, l->dy, p->y, n);
+            if (m->cfg.frozen_stats) vae__bn_backward_frozen(l, dx, l->dy, p->y, n, g.threads);
             else vae__bn_backward(l, dx, l->dy, p->y, n, g.threads);
             break;
         case VAE_OP_GROUPNORM: vae__gn_backward(l, dx, l->dy, p->y, n, g.threads); break;

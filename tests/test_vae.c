@@ -1152,7 +1152,7 @@ static void test_batchnorm_frozen(void)
     fill_uniform(x, sizeof x / 4, -2, 3, 91); fill_uniform(dy, sizeof dy / 4, -1, 1, 92);
     fill_uniform(l->weight, 2 * C, 0.5f, 1.5f, 93);
     fill_uniform(l->state, C, -1, 1, 94); fill_uniform(l->state + C, C, 0.2f, 3, 95);
-    vae__bn_backward_frozen(l, dx, dy, x, N);
+    vae__bn_backward_frozen(l, dx, dy, x, N, 1);
     worst = bn_fd_worst(l, x, dy, dx, N, 0);
     CHECK(worst < 2e-3, "batchnorm frozen-statistics gradient off by %g", worst);
     /* dx closed form: dy * gamma / sqrt(running var + eps) */
