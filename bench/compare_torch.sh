@@ -3,6 +3,9 @@
 # vae.h's plain `cc -O2` build (runtime dispatch) against its -march=native build, on the same
 # machine in the same run. The contenders alternate, the first one rotating from round to
 # round, and medians are compared, so that noise from a shared machine hits all of them.
+# Contenders that ran in every round are also compared round by round: the median of the
+# rounds' ratios (vae.h over each other contender) follows a slow change of load better than
+# the ratio of the medians does, since both runs of a round see about the same neighbours.
 #
 # Usage: sh bench/compare_torch.sh [threads] [rounds] [mlp|conv]
 #   STEPS=n      timed steps per run (default 400 for mlp, 40 for conv), cut short after
@@ -22,7 +25,8 @@
 # Besides the human-readable lines it prints, for bench/run.sh:
 #   @ train <model> <threads> <who> <images/s> <peak_rss_mb> <train_rss_mb> <data_rss_mb>
 # with who = vae.h, native, pytorch or pytorch-default, medians over the rounds, and "-" where
-# not measured.
+# not measured; and for each contender other than vae.h
+#   @ pair <model> <threads> <who> <median over the rounds of vae.h's images/s over who's>
 T=${1:-1}; R=${2:-5}; M=${3:-mlp}
 if [ "$M" = conv ]; then STEPS=${STEPS:-40}; SECS=${SECS:-4}; else STEPS=${STEPS:-400}; SECS=${SECS:-2}; fi
 TORCH=${TORCH:-bench/torch_vae.py}; PYTHON=${PYTHON:-/usr/bin/python3}
@@ -75,6 +79,14 @@ while [ "$r" -le "$R" ]; do
     i=$((i + 1))
   done
   echo "$line" | sed 's/,$/ images\/s/'
+  # this round's ratios of vae.h to the contenders it ran beside (paired: same round, same load)
+  v=$(echo $img_vae_h | awk '{ print $NF }')
+  for w in $who; do
+    [ "$w" = vae.h ] && continue
+    k=$(key "$w")
+    eval "o=\$(echo \$img_$k | awk '{ print \$NF }')"
+    eval "pair_$k=\"\$pair_$k $(echo "$v $o" | awk '$1 + 0 > 0 && $2 + 0 > 0 { printf "%.4f", $1 / $2; exit } { print "-" }')\""
+  done
   r=$((r + 1))
 done
 
@@ -86,10 +98,17 @@ for w in $who; do
   eval "med_$k=$mi"
   summary="$summary $(label "$w") $mi,"
 done
+# the median over the rounds of the paired ratios
+for w in $who; do
+  [ "$w" = vae.h ] && continue
+  k=$(key "$w")
+  eval "echo \"@ pair $M $T $w \$(med \$pair_$k)\""
+  eval "pmed_$k=\$(med \$pair_$k)"
+done
 ratio() { echo "$1 $2" | awk '$1 != "-" && $2 != "-" && $2 > 0 { printf "%.2fx", $1 / $2; exit } { printf "-" }'; }
 best() { echo "$1 $2" | awk '{ a = $1 == "-" ? 0 : $1; b = $2 == "-" ? 0 : $2; v = a > b ? a : b; print (v > 0 ? v : "-") }'; }
 case " $who " in *" pytorch "*)
-  if [ "$T" = 1 ]; then summary="$summary vae.h/pytorch $(ratio "$med_vae_h" "$med_pytorch") (PyTorch on one thread),"
+  if [ "$T" = 1 ]; then summary="$summary vae.h/pytorch $(ratio "$med_vae_h" "$med_pytorch") (PyTorch on one thread; median of the rounds' ratios $(printf '%.2f' "$pmed_pytorch")x),"
   else summary="$summary vae.h/pytorch $(ratio "$med_vae_h" "$(best "$med_pytorch" "$med_pytorch_default")") (the faster PyTorch at $T threads; make bench's summary uses PyTorch's best on $T cores, which also counts its untouched 1-thread run),"; fi ;; esac
-case " $who " in *" native "*) summary="$summary plain/native $(ratio "$med_vae_h" "$med_native")," ;; esac
+case " $who " in *" native "*) summary="$summary plain/native $(ratio "$med_vae_h" "$med_native") (median of the rounds' ratios $(printf '%.2f' "$pmed_native")x)," ;; esac
 echo "$summary" | sed 's/,$//'
