@@ -3864,19 +3864,8 @@ static void vae__convt_backward(const vae__gemm_ctx *g, const vae_layer *l, floa
     }
 }
 
-/* sum of (x - m)^2 */
-static float vae__row_sqdev(const float *x, size_t n, float m)
-{
-    float a[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
-    size_t j;
-    int k;
-    for (j = 0; j + 8 <= n; j += 8) for (k = 0; k < 8; k++) { float d = x[j + k] - m; a[k] += d * d; }
-    for (k = 0; j < n; j++, k++) { float d = x[j] - m; a[k] += d * d; }
-    return vae__lanes8(a);
-}
-
-/* sum of (x - m) into *sd and of (x - m)^2 into *sq: groupnorm's second pass, whose sum of
-   deviations corrects a mean summed in float lanes */
+/* sum of (x - m) into *sd and of (x - m)^2 into *sq: the normalisations' second pass
+   (groupnorm also uses the sum of deviations to correct a mean summed in float lanes) */
 static void vae__row_dev2(const float *x, size_t n, float m, float *sd, float *sq)
 {
     float a[8] = { 0, 0, 0, 0, 0, 0, 0, 0 }, b[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
@@ -3935,7 +3924,7 @@ static void vae__bn_forward(const vae_layer *l, float *y, const float *x, int n,
             double s = 0, v = 0;
             for (i = 0; i < n; i++) s += vae__row_sum(x + ((size_t)i * C + c) * HW, HW);
             mean = (float)(s / (double)cnt);
-            for (i = 0; i < n; i++) v += vae__row_sqdev(x + ((size_t)i * C + c) * HW, HW, mean);
+            for (i = 0; i < n; i++) { float sd, sq; vae__row_dev2(x + ((size_t)i * C + c) * HW, HW, mean, &sd, &sq); v += sq; }
             inv = (float)(1.0 / sqrt(v / (double)cnt + l->eps));
             bm[c] = mean; bi[c] = inv;
             rm[c] = (1.0f - l->momentum) * rm[c] + l->momentum * mean;

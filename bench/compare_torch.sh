@@ -102,8 +102,8 @@ done
 for w in $who; do
   [ "$w" = vae.h ] && continue
   k=$(key "$w")
-  eval "echo \"@ pair $M $T $w \$(med \$pair_$k)\""
   eval "pmed_$k=\$(med \$pair_$k)"
+  eval "echo \"@ pair $M $T $w \$pmed_$k\""
 done
 ratio() { echo "$1 $2" | awk '$1 != "-" && $2 != "-" && $2 > 0 { printf "%.2fx", $1 / $2; exit } { printf "-" }'; }
 best() { echo "$1 $2" | awk '{ a = $1 == "-" ? 0 : $1; b = $2 == "-" ? 0 : $2; v = a > b ? a : b; print (v > 0 ? v : "-") }'; }

@@ -23,11 +23,14 @@ function pt(m, t) {
   return faster(faster(img[m, 1, "pytorch-default"], img[m, 2, "pytorch"]), img[m, 2, "pytorch-default"])
 }
 # vae.h's training figure for model m at t threads against PyTorch's yardstick, target x
-function trainrow(m, t, fig, tgt, x,   q, qp) {
-  q = r(img[m, t, "vae.h"], pt(m, t)); qp = t == 1 ? val(pair[m, t, "pytorch"]) : ""
-  if (qp == "") row(fig, tgt, q == "" ? "-" : sprintf("%s vs %s img/s: %.2fx", num(img[m, t, "vae.h"]), num(pt(m, t)), q), q == "" ? "" : q >= x)
-  else row(fig, tgt, sprintf("%s vs %s img/s: %.2fx (ratio of the medians %s)", num(img[m, t, "vae.h"]), num(pt(m, t)), qp,
-                             fx(q, "%.2fx")), qp >= x)
+# The ratio a verdict takes: the rounds' paired median p when measured, else the medians' ratio q;
+# beside(p, q) is the text that shows q next to it.
+function judged(p, q) { return val(p) != "" ? p : q }
+function beside(p, q) { return (val(p) != "" && q != "") ? sprintf(" (ratio of the medians %.2f)", q) : "" }
+function trainrow(m, t, fig, tgt, x,   q, p, j) {
+  q = r(img[m, t, "vae.h"], pt(m, t)); p = t == 1 ? pair[m, t, "pytorch"] : ""; j = judged(p, q)
+  row(fig, tgt, j == "" ? "-" : sprintf("%s vs %s img/s: %.2fx%s", num(img[m, t, "vae.h"]), num(pt(m, t)), j, beside(p, q)),
+      j == "" ? "" : j >= x)
 }
 function row(fig, tgt, meas, ok) {
   printf "| %s | %s | %s | %s |\n", fig, tgt, meas, ok == "" ? "not measured" : ok ? "✓" : "✗"
@@ -92,10 +95,10 @@ END {
   # 9. plain cc -O2 vs -march=native, every training configuration
   meas = ""; worst = ""
   for (c = 1; c <= 4; c++) {
-    split(cfgs[c], mt, " "); q = r(img[mt[1], mt[2], "vae.h"], img[mt[1], mt[2], "native"]); qm = q
-    if (val(pair[mt[1], mt[2], "native"]) != "") q = pair[mt[1], mt[2], "native"]
+    split(cfgs[c], mt, " "); qm = r(img[mt[1], mt[2], "vae.h"], img[mt[1], mt[2], "native"])
+    p = pair[mt[1], mt[2], "native"]; q = judged(p, qm)
     if (q == "") continue
-    meas = meas (meas == "" ? "" : ", ") mt[1] " " mt[2] "t " sprintf("%.2f", q) (qm != "" && q != qm ? sprintf(" (medians %.2f)", qm) : "")
+    meas = meas (meas == "" ? "" : ", ") mt[1] " " mt[2] "t " sprintf("%.2f", q) beside(p, qm)
     if (worst == "" || q < worst) worst = q
   }
   row("plain `cc -O2` vs `-march=native` (training, plain/native)", "within 5% (≥ 0.95)", meas == "" ? "-" : meas,
